@@ -1,0 +1,127 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { ClientError, ShardUnavailableError } from "./core/errors.js";
+import type { ShardReport } from "./core/outcome.js";
+import type { ShardedTable } from "./core/sharded-table.js";
+import { type ApiResponse, empty, errorResponse } from "./http/response.js";
+import type { ApiRequest } from "./http/router.js";
+import { createRoutes } from "./http/routes.js";
+
+/** The slice of the Lambda context the app uses; the local server passes nothing. */
+export interface InvocationContext {
+  getRemainingTimeInMillis?(): number;
+}
+
+export interface AppDeps {
+  readonly table: ShardedTable;
+  readonly logger: Logger;
+  /** Called once per request with what happened, for metrics. */
+  readonly observe?: (summary: RequestSummary) => void;
+}
+
+export interface RequestSummary {
+  readonly method: string;
+  readonly route: string;
+  readonly status: number;
+  readonly ms: number;
+  readonly shards: readonly ShardReport[];
+  readonly partial: boolean;
+}
+
+export type App = (event: APIGatewayProxyEventV2, context?: InvocationContext) => Promise<ApiResponse>;
+
+/** HTTP API puts a named stage in front of the path (`/prod/data`); the `$default` stage does not. */
+function routePath(event: APIGatewayProxyEventV2): string {
+  const path = event.rawPath || "/";
+  const stage = event.requestContext?.stage;
+  if (stage && stage !== "$default" && (path === `/${stage}` || path.startsWith(`/${stage}/`))) {
+    return path.slice(stage.length + 1) || "/";
+  }
+  return path;
+}
+
+function toRequest(
+  event: APIGatewayProxyEventV2,
+  context: InvocationContext | undefined,
+  noteShards: ApiRequest["noteShards"],
+): ApiRequest {
+  const body =
+    event.body !== undefined && event.isBase64Encoded
+      ? Buffer.from(event.body, "base64").toString("utf8")
+      : event.body;
+  return {
+    method: event.requestContext?.http?.method?.toUpperCase() ?? "GET",
+    path: routePath(event),
+    params: {},
+    query: event.queryStringParameters ?? {},
+    headers: Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+    body,
+    remainingMs: context?.getRemainingTimeInMillis?.(),
+    noteShards,
+  };
+}
+
+/**
+ * The whole API as one function of an API Gateway v2 event: the Lambda handler and the local server both call it,
+ * so they behave the same. Client errors become 4xx with their message; an unconfirmed write becomes a 503; anything
+ * else is logged and answered with a generic 500 that reveals nothing.
+ */
+export function createApp(deps: AppDeps): App {
+  const router = createRoutes(deps.table);
+  return async (event, context) => {
+    const started = performance.now();
+    let shards: readonly ShardReport[] = [];
+    const req = toRequest(event, context, (reported) => {
+      shards = reported;
+    });
+    const resolved = router.resolve(req.method, req.path);
+    let route = "unknown";
+    let response: ApiResponse;
+    try {
+      if (resolved.kind === "found") {
+        route = `${req.method} ${resolved.pattern}`;
+        response = await resolved.handler({ ...req, params: resolved.params });
+      } else if (resolved.kind === "method_not_allowed") {
+        const allow = [...resolved.allow, "OPTIONS"].join(", ");
+        response =
+          req.method === "OPTIONS"
+            ? empty(204, { allow })
+            : errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${req.path}`, {
+                allow,
+              });
+      } else {
+        response = errorResponse(404, "route_not_found", `no route for ${req.method} ${req.path}`);
+      }
+    } catch (err) {
+      response = errorToResponse(err, deps.logger);
+    }
+    const ms = Math.round(performance.now() - started);
+    const partial = shards.some((s) => s.status === "timeout" || s.status === "error");
+    const summary: RequestSummary = {
+      method: req.method,
+      route,
+      status: response.statusCode,
+      ms,
+      shards,
+      partial,
+    };
+    deps.logger.info("request", { ...summary, path: req.path });
+    deps.observe?.(summary);
+    return response;
+  };
+}
+
+function errorToResponse(err: unknown, logger: Logger): ApiResponse {
+  if (err instanceof ClientError) return errorResponse(err.status, err.code, err.message);
+  if (err instanceof ShardUnavailableError) {
+    logger.warn("write not confirmed", { shard: err.shard, reason: err.reason });
+    return errorResponse(
+      503,
+      "shard_unavailable",
+      `shard ${err.shard} did not confirm the write (${err.reason}); it may not have been applied, retry later`,
+      { "retry-after": "1" },
+    );
+  }
+  logger.error("unhandled error", err as Error);
+  return errorResponse(500, "internal_error", "internal server error");
+}

@@ -1,0 +1,28 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { type App, type AppDeps, createApp } from "./app.js";
+import { type AppConfig, loadConfig } from "./core/config.js";
+import { createShardClients } from "./core/data-api.js";
+import { ShardedTable } from "./core/sharded-table.js";
+
+export interface Composed {
+  readonly app: App;
+  readonly config: AppConfig;
+  readonly logger: Logger;
+  readonly table: ShardedTable;
+}
+
+/**
+ * Builds the app from an environment: config validated once, clients created once. The Lambda handler calls this at
+ * init and the local server calls it with the local runtime's environment, so both run the very same objects.
+ */
+export function composeApp(
+  env: Record<string, string | undefined>,
+  extra: Partial<Pick<AppDeps, "observe" | "logger">> = {},
+): Composed {
+  const config = loadConfig(env);
+  const logger =
+    extra.logger ?? new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? "sharded-data-api" });
+  const table = new ShardedTable({ config, clients: createShardClients(config) });
+  const app = createApp({ table, logger, ...(extra.observe ? { observe: extra.observe } : {}) });
+  return { app, config, logger, table };
+}

@@ -1,0 +1,51 @@
+/**
+ * Named errors. Only {@link ClientError}s carry messages meant for API clients; everything else is logged and
+ * answered with a generic message, so internal details never reach a response.
+ */
+
+/** Configuration is missing or invalid; thrown once at start so a bad deploy fails fast and says which field. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** A request the client can fix: the status is a 4xx and the message is safe to show. */
+export class ClientError extends Error {
+  override name = "ClientError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** A shard did not answer before its deadline. */
+export class ShardTimeoutError extends Error {
+  override name = "ShardTimeoutError";
+  constructor(
+    readonly shard: number,
+    readonly timeoutMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(`shard ${shard} did not answer within ${timeoutMs} ms`, options);
+  }
+}
+
+/** A shard answered with something that is not the result set we asked for. */
+export class MalformedResultError extends Error {
+  override name = "MalformedResultError";
+}
+
+/** A write could not be confirmed by its owning shard (answered as 503). */
+export class ShardUnavailableError extends Error {
+  override name = "ShardUnavailableError";
+  constructor(
+    readonly shard: number,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`shard ${shard} is unavailable: ${reason}`, options);
+  }
+}

@@ -1,0 +1,103 @@
+import type { Row } from "./row.js";
+import type { ShardMap } from "./shard-map.js";
+
+export interface ShardRows {
+  readonly shard: number;
+  readonly rows: readonly Row[];
+}
+
+export interface Page {
+  readonly items: Row[];
+  /** The cursor for the next page (`after`), or `null` when nothing is left. */
+  readonly next: number | null;
+}
+
+interface Cursor {
+  readonly rows: readonly Row[];
+  index: number;
+}
+
+const head = (c: Cursor) => (c.rows[c.index] as Row).id;
+
+/** A binary min-heap of cursors keyed by their current id: O(log k) per row for k shards. */
+class CursorHeap {
+  readonly #items: Cursor[] = [];
+
+  get size() {
+    return this.#items.length;
+  }
+
+  push(c: Cursor) {
+    const a = this.#items;
+    a.push(c);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (head(a[parent] as Cursor) <= head(c)) break;
+      a[i] = a[parent] as Cursor;
+      i = parent;
+    }
+    a[i] = c;
+  }
+
+  /** Removes and returns the cursor with the smallest head. */
+  pop(): Cursor | undefined {
+    const a = this.#items;
+    const top = a[0];
+    const last = a.pop();
+    if (top === undefined || last === undefined || a.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const child = r < a.length && head(a[r] as Cursor) < head(a[l] as Cursor) ? r : l;
+      if (head(a[child] as Cursor) >= head(last)) break;
+      a[i] = a[child] as Cursor;
+      i = child;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+/** Keeps only rows that the map assigns to `shard`, in ascending id order (sorting only if a shard did not). */
+function owned(part: ShardRows, map: ShardMap): Row[] {
+  const rows = part.rows.filter((row) => map.ownerOf(row.id) === part.shard);
+  for (let i = 1; i < rows.length; i++) {
+    if ((rows[i] as Row).id < (rows[i - 1] as Row).id) return rows.sort((a, b) => a.id - b.id);
+  }
+  return rows;
+}
+
+/**
+ * Merges per-shard pages into one page of at most `limit` rows, sorted by id, without duplicates and without rows a
+ * shard does not own. Each shard is asked for `limit + 1` rows, so more than `limit` merged rows means another page
+ * exists: then `next` is the last returned id. A k-way merge reads only the rows it returns, where concat + sort would
+ * sort all of them.
+ */
+export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: number): Page {
+  const heap = new CursorHeap();
+  for (const part of parts) {
+    const rows = owned(part, map);
+    if (rows.length > 0) heap.push({ rows, index: 0 });
+  }
+  const items: Row[] = [];
+  let last: number | undefined;
+  let more = false;
+  while (heap.size > 0) {
+    const cursor = heap.pop() as Cursor;
+    const row = cursor.rows[cursor.index] as Row;
+    if (row.id !== last) {
+      if (items.length === limit) {
+        more = true;
+        break;
+      }
+      items.push(row);
+      last = row.id;
+    }
+    cursor.index++;
+    if (cursor.index < cursor.rows.length) heap.push(cursor);
+  }
+  return { items, next: more ? (last ?? null) : null };
+}

@@ -1,0 +1,53 @@
+import { ShardTimeoutError } from "./errors.js";
+import type { ShardOutcome } from "./outcome.js";
+
+export type Clock = () => number;
+
+/**
+ * A short, safe name for what went wrong: the SDK's exception name (`DatabaseResumingException`), or the system
+ * error code for network failures (`ECONNREFUSED`). Never the message, which may hold internals.
+ */
+export function errorName(err: unknown): string {
+  if (!(err instanceof Error)) return "UnknownError";
+  const code = (err as { code?: unknown }).code;
+  const generic = err.name === "Error" || err.name === "TypeError";
+  const name = generic && typeof code === "string" ? code : err.name;
+  return /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(name) ? name : "UnknownError";
+}
+
+/**
+ * Runs one shard call under its own deadline and turns whatever happens into a tagged {@link ShardOutcome}.
+ *
+ * The abort signal is handed to the SDK so a timed-out request's socket is destroyed rather than left running; the
+ * race makes the deadline hold even if something below ignores the signal. The timer is always cleared, so a fast
+ * answer leaves no pending timer behind.
+ */
+export async function callWithDeadline<T>(
+  shard: number,
+  timeoutMs: number,
+  run: (signal: AbortSignal) => Promise<T>,
+  now: Clock = performance.now.bind(performance),
+): Promise<ShardOutcome<T>> {
+  const controller = new AbortController();
+  const start = now();
+  const elapsed = () => Math.round(now() - start);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new ShardTimeoutError(shard, timeoutMs));
+      resolve(TIMED_OUT);
+    }, timeoutMs);
+  });
+  try {
+    const result = await Promise.race([run(controller.signal).then((value) => ({ value })), deadline]);
+    if (result === TIMED_OUT) return { shard, status: "timeout", ms: elapsed() };
+    return { shard, status: "ok", value: result.value, ms: elapsed() };
+  } catch (err) {
+    if (controller.signal.aborted) return { shard, status: "timeout", ms: elapsed() };
+    return { shard, status: "error", error: errorName(err), ms: elapsed() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const TIMED_OUT = Symbol("timed out");

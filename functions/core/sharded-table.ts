@@ -1,0 +1,191 @@
+import type { AppConfig, ShardConfig } from "./config.js";
+import { execute, type ShardClients } from "./data-api.js";
+import { ClientError, ShardUnavailableError } from "./errors.js";
+import { mergePages, type ShardRows } from "./merge.js";
+import { isFailure, report, type ShardOutcome, type ShardReport } from "./outcome.js";
+import type { Row } from "./row.js";
+import { type Clock, callWithDeadline } from "./shard-call.js";
+import { MAX_ID, MIN_ID } from "./shard-map.js";
+import { long, parseRows, quoteIdent, type Statement, selectOne, selectRange, text } from "./sql.js";
+
+export interface ListQuery {
+  readonly limit: number;
+  readonly after?: number;
+  readonly from?: number;
+  readonly to?: number;
+}
+
+export interface ListResult {
+  readonly items: Row[];
+  readonly next: number | null;
+  readonly partial: boolean;
+  readonly shards: ShardReport[];
+}
+
+export interface GetResult {
+  readonly item: Row | null;
+  readonly shard: number;
+  readonly shards: ShardReport[];
+}
+
+export interface TableDeps {
+  readonly config: AppConfig;
+  readonly clients: ShardClients;
+  readonly now?: Clock;
+}
+
+/**
+ * Budget for one request: how long a shard call may take at most. `remainingMs` is the Lambda's remaining time; the
+ * margin keeps enough of it to answer, so a slow shard never turns into a Lambda timeout.
+ */
+export type Budget = { readonly remainingMs?: number };
+
+/**
+ * The one logical table, spread over the shards of the map. Reads scatter to every shard whose ranges can match and
+ * gather tagged outcomes (a failed shard is missing data, not a failed request); writes go to the one owning shard and
+ * are reported done only when that shard confirmed them.
+ */
+export class ShardedTable {
+  readonly #config: AppConfig;
+  readonly #clients: ShardClients;
+  readonly #now: Clock | undefined;
+
+  constructor(deps: TableDeps) {
+    this.#config = deps.config;
+    this.#clients = deps.clients;
+    this.#now = deps.now;
+  }
+
+  #timeoutMs(budget: Budget): number {
+    const { shardTimeoutMs, deadlineMarginMs } = this.#config;
+    if (budget.remainingMs === undefined) return shardTimeoutMs;
+    return Math.max(1, Math.min(shardTimeoutMs, budget.remainingMs - deadlineMarginMs));
+  }
+
+  #call<T>(
+    kind: keyof ShardClients,
+    shard: ShardConfig,
+    statement: Statement,
+    budget: Budget,
+    parse: (out: Awaited<ReturnType<typeof execute>>) => T,
+  ): Promise<ShardOutcome<T>> {
+    const client = this.#clients[kind].get(shard.id);
+    if (!client) throw new Error(`no ${kind} client for shard ${shard.id}`);
+    return callWithDeadline(
+      shard.id,
+      this.#timeoutMs(budget),
+      async (signal) => parse(await execute(client, shard, statement, signal)),
+      this.#now,
+    );
+  }
+
+  #shard(id: number): ShardConfig {
+    const shard = this.#config.shards.find((s) => s.id === id);
+    if (!shard) throw new Error(`shard ${id} is in the map but not configured`);
+    return shard;
+  }
+
+  /**
+   * A page of rows in id order across all shards. The query's bounds and cursor are pushed down into each shard's
+   * ranges; a shard left with nothing to match is not called (`skipped`). Each called shard is asked for `limit + 1`
+   * rows so the merge can tell whether another page exists.
+   */
+  async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
+    const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);
+    const upper = query.to ?? MAX_ID;
+    const outcomes = await Promise.all(
+      this.#config.shards.map((shard): Promise<ShardOutcome<Row[]>> => {
+        const ranges = this.#config.map.clip(shard.id, lower, upper);
+        if (ranges.length === 0) return Promise.resolve({ shard: shard.id, status: "skipped" });
+        const statement = selectRange(this.#config.tableName, ranges, query.limit + 1);
+        return this.#call("read", shard, statement, budget, (out) => parseRows(out.records));
+      }),
+    );
+    const parts: ShardRows[] = [];
+    for (const o of outcomes) if (o.status === "ok") parts.push({ shard: o.shard, rows: o.value });
+    const page = mergePages(parts, this.#config.map, query.limit);
+    return {
+      items: page.items,
+      next: page.next,
+      partial: outcomes.some(isFailure),
+      shards: outcomes.map((o) => report(o, (rows) => rows.length)),
+    };
+  }
+
+  /** The owner of `id`; an id no shard can hold is a 404 for reads and a 422 for writes (DESIGN.md). */
+  #owner(id: number, status: 404 | 422): ShardConfig {
+    const owner = this.#config.map.ownerOf(id);
+    if (owner === undefined) {
+      throw new ClientError(status, "id_out_of_range", `id ${id} is outside every shard's range`);
+    }
+    return this.#shard(owner);
+  }
+
+  /** One row from the one shard that owns its id. A failed shard reads as absent; `shards` says why. */
+  async get(id: number, budget: Budget = {}): Promise<GetResult> {
+    const shard = this.#owner(id, 404);
+    const outcome = await this.#call("read", shard, selectOne(this.#config.tableName, id), budget, (out) =>
+      parseRows(out.records),
+    );
+    const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
+    return { item, shard: shard.id, shards: [report(outcome, (rows) => rows.length)] };
+  }
+
+  /** Runs a write on the owning shard and returns how many rows it changed, or throws a 503-bound error. */
+  async #write(shard: ShardConfig, statement: Statement, budget: Budget): Promise<number> {
+    const outcome = await this.#call(
+      "write",
+      shard,
+      statement,
+      budget,
+      (out) => out.numberOfRecordsUpdated ?? 0,
+    );
+    switch (outcome.status) {
+      case "ok":
+        return outcome.value;
+      case "error":
+        throw new ShardUnavailableError(shard.id, outcome.error);
+      default:
+        throw new ShardUnavailableError(shard.id, outcome.status);
+    }
+  }
+
+  /** Inserts a row; a 409 when the id exists. `ON CONFLICT DO NOTHING` makes the duplicate a count, not an error. */
+  async create(
+    row: { id: number; name: string },
+    budget: Budget = {},
+  ): Promise<{ item: Row; shard: number }> {
+    const shard = this.#owner(row.id, 422);
+    const table = quoteIdent(this.#config.tableName);
+    const sql = `INSERT INTO ${table} (id, name) VALUES (:id, :name) ON CONFLICT (id) DO NOTHING`;
+    const changed = await this.#write(
+      shard,
+      { sql, parameters: [long("id", row.id), text("name", row.name)] },
+      budget,
+    );
+    if (changed === 0) throw new ClientError(409, "duplicate_id", `id ${row.id} already exists`);
+    return { item: { id: row.id, name: row.name }, shard: shard.id };
+  }
+
+  /** Replaces the name of an existing row; a 404 when there is none. */
+  async replace(id: number, name: string, budget: Budget = {}): Promise<{ item: Row; shard: number }> {
+    const shard = this.#owner(id, 422);
+    const sql = `UPDATE ${quoteIdent(this.#config.tableName)} SET name = :name WHERE id = :id`;
+    const changed = await this.#write(
+      shard,
+      { sql, parameters: [long("id", id), text("name", name)] },
+      budget,
+    );
+    if (changed === 0) throw new ClientError(404, "not_found", `id ${id} does not exist`);
+    return { item: { id, name }, shard: shard.id };
+  }
+
+  /** Deletes a row; a 404 when there is none. */
+  async remove(id: number, budget: Budget = {}): Promise<{ shard: number }> {
+    const shard = this.#owner(id, 422);
+    const sql = `DELETE FROM ${quoteIdent(this.#config.tableName)} WHERE id = :id`;
+    const changed = await this.#write(shard, { sql, parameters: [long("id", id)] }, budget);
+    if (changed === 0) throw new ClientError(404, "not_found", `id ${id} does not exist`);
+    return { shard: shard.id };
+  }
+}

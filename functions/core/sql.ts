@@ -1,0 +1,52 @@
+import type { Field, SqlParameter } from "@aws-sdk/client-rds-data";
+import { MalformedResultError } from "./errors.js";
+import type { Row } from "./row.js";
+import type { IdRange } from "./shard-map.js";
+
+/** A statement ready for `ExecuteStatement`: SQL with named placeholders and their typed values. */
+export interface Statement {
+  readonly sql: string;
+  readonly parameters: SqlParameter[];
+}
+
+/** Identifiers cannot be bound as parameters, so they are validated at config time and quoted here. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export const long = (name: string, value: number): SqlParameter => ({ name, value: { longValue: value } });
+export const text = (name: string, value: string): SqlParameter => ({ name, value: { stringValue: value } });
+
+/**
+ * Reads up to `limit` rows with ids inside `ranges` (already clipped to the shard's own ranges, the query's bounds and
+ * the cursor), in id order. The ranges filter is what keeps a shard from answering for ids it does not own, as
+ * Vitess filters by keyrange; every value is a bound parameter.
+ */
+export function selectRange(table: string, ranges: readonly IdRange[], limit: number): Statement {
+  const parameters: SqlParameter[] = [];
+  const conditions = ranges.map(([start, end], i) => {
+    parameters.push(long(`lo${i}`, start), long(`hi${i}`, end));
+    return `id BETWEEN :lo${i} AND :hi${i}`;
+  });
+  parameters.push(long("limit", limit));
+  const sql = `SELECT id, name FROM ${quoteIdent(table)} WHERE (${conditions.join(" OR ")}) ORDER BY id LIMIT :limit`;
+  return { sql, parameters };
+}
+
+export function selectOne(table: string, id: number): Statement {
+  return { sql: `SELECT id, name FROM ${quoteIdent(table)} WHERE id = :id`, parameters: [long("id", id)] };
+}
+
+/** Turns Data API records `[[{longValue}, {stringValue}], …]` into rows, rejecting anything of another shape. */
+export function parseRows(records: Field[][] | undefined): Row[] {
+  if (!Array.isArray(records)) throw new MalformedResultError("result has no records");
+  return records.map((record, i) => {
+    const [idField, nameField] = record ?? [];
+    const id = idField?.longValue;
+    const name = nameField?.isNull === true ? null : nameField?.stringValue;
+    if (typeof id !== "number" || !Number.isInteger(id) || name === undefined) {
+      throw new MalformedResultError(`record ${i} is not an (id, name) pair`);
+    }
+    return { id, name };
+  });
+}

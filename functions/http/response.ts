@@ -1,0 +1,40 @@
+import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+
+export type ApiResponse = APIGatewayProxyStructuredResultV2 & {
+  statusCode: number;
+  headers: Record<string, string>;
+};
+
+/**
+ * Every response allows any origin: this is a public read API without cookies. API Gateway answers preflights itself
+ * when CORS is configured there and then ignores these headers; the local server relies on them.
+ */
+export const CORS_HEADERS: Readonly<Record<string, string>> = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET,POST,PUT,DELETE,OPTIONS",
+  "access-control-allow-headers":
+    "content-type,authorization,x-amz-date,x-amz-security-token,x-amz-content-sha256",
+  "access-control-max-age": "600",
+};
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResponse {
+  return {
+    statusCode,
+    headers: { "content-type": "application/json", ...CORS_HEADERS, ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+export function empty(statusCode: number, headers: Record<string, string> = {}): ApiResponse {
+  return { statusCode, headers: { ...CORS_HEADERS, ...headers }, body: "" };
+}
+
+/** The one error shape of the API: `{"error": {"code", "message"}}`. */
+export function errorResponse(
+  statusCode: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): ApiResponse {
+  return json(statusCode, { error: { code, message } }, headers);
+}

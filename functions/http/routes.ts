@@ -1,0 +1,76 @@
+import { ClientError } from "../core/errors.js";
+import type { ShardedTable } from "../core/sharded-table.js";
+import { empty, json } from "./response.js";
+import type { ApiRequest } from "./router.js";
+import { Router } from "./router.js";
+import { createBodySchema, idParamSchema, listQuerySchema, parse, replaceBodySchema } from "./validation.js";
+
+/** Bodies are a single small row: anything larger is a mistake or an attack. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
+function idParam(req: ApiRequest): number {
+  return parse(idParamSchema, req.params.id, "invalid_id");
+}
+
+/** Reads a JSON object body, or throws the 4xx that says what is wrong with it. */
+function jsonBody(req: ApiRequest): Record<string, unknown> {
+  const type = req.headers["content-type"];
+  if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new ClientError(415, "unsupported_media_type", "content-type: must be application/json");
+  }
+  if (req.body === undefined || req.body === "") throw new ClientError(400, "invalid_body", "body: required");
+  if (Buffer.byteLength(req.body) > MAX_BODY_BYTES) {
+    throw new ClientError(413, "body_too_large", `body: must be at most ${MAX_BODY_BYTES} bytes`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(req.body);
+  } catch {
+    throw new ClientError(400, "invalid_json", "body: not valid JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new ClientError(400, "invalid_body", "body: must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+/** The API's routes over the sharded table: the same for the Lambda handler and the local server. */
+export function createRoutes(table: ShardedTable): Router {
+  const budget = (req: ApiRequest) => ({ remainingMs: req.remainingMs });
+  return new Router()
+    .on("GET", "/health", async () => json(200, { status: "ok" }))
+    .on("GET", "/data", async (req) => {
+      const query = parse(listQuerySchema, req.query, "invalid_query");
+      const result = await table.list(query, budget(req));
+      req.noteShards(result.shards);
+      return json(200, result);
+    })
+    .on("GET", "/data/{id}", async (req) => {
+      const id = idParam(req);
+      const { item, shard, shards } = await table.get(id, budget(req));
+      req.noteShards(shards);
+      if (item) return json(200, { item, shard });
+      const failed = shards.some((s) => s.status !== "ok");
+      const message = failed
+        ? `id ${id} could not be read: its shard did not answer`
+        : `id ${id} does not exist`;
+      return json(404, { error: { code: "not_found", message }, shard, shards });
+    })
+    .on("POST", "/data", async (req) => {
+      const row = parse(createBodySchema, jsonBody(req), "invalid_body");
+      const created = await table.create(row, budget(req));
+      return json(201, created, { location: `/data/${row.id}` });
+    })
+    .on("PUT", "/data/{id}", async (req) => {
+      const id = idParam(req);
+      const body = parse(replaceBodySchema, jsonBody(req), "invalid_body");
+      if (body.id !== undefined && body.id !== id) {
+        throw new ClientError(400, "invalid_body", `id: ${body.id} does not match the path id ${id}`);
+      }
+      return json(200, await table.replace(id, body.name, budget(req)));
+    })
+    .on("DELETE", "/data/{id}", async (req) => {
+      await table.remove(idParam(req), budget(req));
+      return empty(204);
+    });
+}
