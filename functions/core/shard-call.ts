@@ -43,7 +43,7 @@ export async function callWithDeadline<T>(
     if (result === TIMED_OUT) return { shard, status: "timeout", ms: elapsed() };
     return { shard, status: "ok", value: result.value, ms: elapsed() };
   } catch (err) {
-    if (controller.signal.aborted) return { shard, status: "timeout", ms: elapsed() };
+    // A rejection caused by our own abort cannot land here: the deadline settles the race first.
     return { shard, status: "error", error: errorName(err), ms: elapsed() };
   } finally {
     clearTimeout(timer);

@@ -41,10 +41,12 @@ export function selectOne(table: string, id: number): Statement {
 export function parseRows(records: Field[][] | undefined): Row[] {
   if (!Array.isArray(records)) throw new MalformedResultError("result has no records");
   return records.map((record, i) => {
-    const [idField, nameField] = record ?? [];
+    // Checked at run time, not trusted from the types: a record that is not a list, or a name that is not a string,
+    // must be a MalformedResultError, not a TypeError or a row with a number for a name.
+    const [idField, nameField] = Array.isArray(record) ? record : [];
     const id = idField?.longValue;
     const name = nameField?.isNull === true ? null : nameField?.stringValue;
-    if (typeof id !== "number" || !Number.isInteger(id) || name === undefined) {
+    if (typeof id !== "number" || !Number.isInteger(id) || (name !== null && typeof name !== "string")) {
       throw new MalformedResultError(`record ${i} is not an (id, name) pair`);
     }
     return { id, name };

@@ -1,0 +1,210 @@
+import { RemovalPolicy } from "aws-cdk-lib";
+import { RetentionDays } from "aws-cdk-lib/aws-logs";
+import type { Node } from "constructs";
+import { DEFAULTS } from "../functions/core/config.js";
+import { ConfigError } from "../functions/core/errors.js";
+import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../functions/core/shard-map.js";
+
+/** How a cluster leaves the stack: `snapshot` keeps a final snapshot, `retain` keeps the running cluster. */
+export type DataRemoval = "retain" | "snapshot" | "destroy";
+
+/**
+ * Everything a deployment may choose, read once from CDK context (`cdk.json` or `-c key=value`) and validated at
+ * synth, so a typo fails `cdk synth` with a message naming the key instead of failing a deploy half-way.
+ */
+export interface DeploySettings {
+  readonly stackName: string;
+  /** `demo=true` switches the defaults marked "demo" below to a cheap, disposable deployment. */
+  readonly demo: boolean;
+  readonly shardMap: ShardMap;
+  /** Aurora Serverless v2 ACUs per cluster. 0 (demo) enables auto-pause; see docs/deploy.md for the trade-off. */
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  /** Idle time before an auto-pausing (min 0) cluster pauses. */
+  readonly autoPauseMinutes: number;
+  /** Default true; demo false. */
+  readonly deletionProtection: boolean;
+  /** Default `snapshot`; demo `destroy`. */
+  readonly removalPolicy: DataRemoval;
+  /** Load the sample rows (`Test N` for every id of the shard map) at deploy time. Default false; demo true. */
+  readonly seedSampleRows: boolean;
+  readonly tableName: string;
+  readonly shardTimeoutMs: number;
+  readonly deadlineMarginMs: number;
+  readonly shardMaxAttempts: number;
+  readonly functionTimeoutSeconds: number;
+  readonly functionMemoryMb: number;
+  readonly throttleRateLimit: number;
+  readonly throttleBurstLimit: number;
+  /** Reads are public by default (the mission is a public access point); writes always require IAM. */
+  readonly requireIamForReads: boolean;
+  readonly logRetention: RetentionDays;
+  readonly logLevel: string;
+}
+
+/** Every context key the app reads, for documentation and for tests that override them. */
+export const CONTEXT_KEYS = [
+  "stackName",
+  "demo",
+  "shardMap",
+  "minCapacity",
+  "maxCapacity",
+  "autoPauseMinutes",
+  "deletionProtection",
+  "removalPolicy",
+  "seedSampleRows",
+  "shardTimeoutMs",
+  "deadlineMarginMs",
+  "shardMaxAttempts",
+  "functionTimeoutSeconds",
+  "functionMemoryMb",
+  "throttleRateLimit",
+  "throttleBurstLimit",
+  "requireIamForReads",
+  "logRetentionDays",
+  "logLevel",
+] as const;
+
+export type ContextKey = (typeof CONTEXT_KEYS)[number];
+
+/** API Gateway cuts every integration at 29 s, so a longer function timeout would only hide the real limit. */
+export const MAX_FUNCTION_TIMEOUT_SECONDS = 29;
+
+/** CloudWatch Logs accepts only these retentions; "never expire" is deliberately not offered. */
+const RETENTION_VALUES: ReadonlySet<number> = new Set<number>(
+  Object.values(RetentionDays).filter(
+    (v): v is RetentionDays => typeof v === "number" && v !== RetentionDays.INFINITE,
+  ),
+);
+const LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL", "SILENT"];
+const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
+
+type Raw = (key: ContextKey) => unknown;
+
+function bool(raw: Raw, key: ContextKey, fallback: boolean): boolean {
+  const value = raw(key);
+  if (value === undefined) return fallback;
+  if (value === true || value === "true") return true;
+  if (value === false || value === "false") return false;
+  throw new ConfigError(`context ${key}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+/** A number from context: `-c key=value` always passes strings, `cdk.json` passes JSON numbers. */
+function num(raw: Raw, key: ContextKey, fallback: number, min: number, max: number, step = 1): number {
+  const value = raw(key);
+  if (value === undefined) return fallback;
+  const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isFinite(n) || n < min || n > max || !Number.isInteger(n / step)) {
+    const kind = step === 1 ? "an integer" : `a multiple of ${step}`;
+    throw new ConfigError(`context ${key}: expected ${kind} in ${min}..${max}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(raw: Raw, key: ContextKey, fallback: T, allowed: readonly T[]): T {
+  const value = raw(key);
+  if (value === undefined) return fallback;
+  const wanted = typeof value === "string" ? value.toLowerCase() : value;
+  const found = allowed.find((a) => a.toLowerCase() === wanted);
+  if (found === undefined) {
+    throw new ConfigError(
+      `context ${key}: expected one of ${allowed.join(", ")}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return found;
+}
+
+/** The shard map from context: a JSON array (cdk.json) or its JSON text (`-c shardMap='[…]'`). */
+function readShardMap(raw: Raw): ShardMap {
+  const value = raw("shardMap");
+  if (value === undefined) return createShardMap(DEFAULT_SHARD_RANGES, "context shardMap");
+  let parsed: unknown = value;
+  if (typeof value === "string") {
+    try {
+      parsed = JSON.parse(value);
+    } catch (cause) {
+      throw new ConfigError("context shardMap: not valid JSON", { cause });
+    }
+  }
+  return createShardMap(parsed, "context shardMap");
+}
+
+/**
+ * Reads and validates the deploy settings from a construct's context. The defaults are production-safe: warm
+ * clusters (no auto-pause), deletion protection, a final snapshot on removal, no sample rows, public reads and IAM
+ * writes. `demo=true` flips the data-related defaults to a cheap, disposable deployment; explicit keys still win.
+ *
+ * @throws ConfigError naming the context key when a value is invalid or two values contradict each other.
+ */
+export function readSettings(node: Node): DeploySettings {
+  const raw: Raw = (key) => node.tryGetContext(key);
+  const demo = bool(raw, "demo", false);
+
+  const minCapacity = num(raw, "minCapacity", demo ? 0 : 0.5, 0, 256, 0.5);
+  const maxCapacity = num(raw, "maxCapacity", 2, 1, 256, 0.5);
+  if (maxCapacity < minCapacity) {
+    throw new ConfigError(`context maxCapacity: ${maxCapacity} is below minCapacity ${minCapacity}`);
+  }
+
+  const shardTimeoutMs = num(raw, "shardTimeoutMs", DEFAULTS.shardTimeoutMs, 1, 60_000);
+  const deadlineMarginMs = num(raw, "deadlineMarginMs", DEFAULTS.deadlineMarginMs, 0, 10_000);
+  const functionTimeoutSeconds = num(raw, "functionTimeoutSeconds", 10, 1, MAX_FUNCTION_TIMEOUT_SECONDS);
+  // A shard call may use its whole timeout and the handler keeps a margin to answer in: the function must outlive
+  // both, or Lambda kills the invocation instead of the slowest shard being reported as a timeout.
+  if (functionTimeoutSeconds * 1000 <= shardTimeoutMs + deadlineMarginMs) {
+    throw new ConfigError(
+      `context functionTimeoutSeconds: ${functionTimeoutSeconds} s must exceed shardTimeoutMs + deadlineMarginMs (${shardTimeoutMs} + ${deadlineMarginMs} ms)`,
+    );
+  }
+
+  const retentionDays = num(raw, "logRetentionDays", RetentionDays.ONE_MONTH, 1, 3653);
+  if (!RETENTION_VALUES.has(retentionDays)) {
+    throw new ConfigError(
+      `context logRetentionDays: ${retentionDays} is not a CloudWatch Logs retention (${[...RETENTION_VALUES].join(", ")})`,
+    );
+  }
+
+  const stackName = raw("stackName") ?? "ShardedDataApi";
+  if (typeof stackName !== "string" || !STACK_NAME.test(stackName)) {
+    throw new ConfigError(`context stackName: not a CloudFormation stack name: ${JSON.stringify(stackName)}`);
+  }
+
+  return {
+    stackName,
+    demo,
+    shardMap: readShardMap(raw),
+    minCapacity,
+    maxCapacity,
+    autoPauseMinutes: num(raw, "autoPauseMinutes", 5, 5, 1440),
+    deletionProtection: bool(raw, "deletionProtection", !demo),
+    removalPolicy: oneOf<DataRemoval>(raw, "removalPolicy", demo ? "destroy" : "snapshot", [
+      "retain",
+      "snapshot",
+      "destroy",
+    ]),
+    seedSampleRows: bool(raw, "seedSampleRows", demo),
+    tableName: DEFAULTS.tableName,
+    shardTimeoutMs,
+    deadlineMarginMs,
+    shardMaxAttempts: num(raw, "shardMaxAttempts", DEFAULTS.maxAttempts, 1, 5),
+    functionTimeoutSeconds,
+    functionMemoryMb: num(raw, "functionMemoryMb", 512, 128, 10_240),
+    throttleRateLimit: num(raw, "throttleRateLimit", 50, 1, 10_000),
+    throttleBurstLimit: num(raw, "throttleBurstLimit", 100, 1, 5_000),
+    requireIamForReads: bool(raw, "requireIamForReads", false),
+    logRetention: retentionDays as RetentionDays,
+    logLevel: oneOf(raw, "logLevel", "INFO", LOG_LEVELS),
+  };
+}
+
+/** The removal policy of the clusters. */
+export function dataRemovalPolicy(removal: DataRemoval): RemovalPolicy {
+  if (removal === "retain") return RemovalPolicy.RETAIN;
+  if (removal === "snapshot") return RemovalPolicy.SNAPSHOT;
+  return RemovalPolicy.DESTROY;
+}
+
+/** Log groups cannot be snapshotted: they are kept unless the whole deployment is disposable. */
+export function logRemovalPolicy(removal: DataRemoval): RemovalPolicy {
+  return removal === "destroy" ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+}

@@ -1,0 +1,114 @@
+import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
+import type { Construct } from "constructs";
+import { ShardedHttpApi } from "./constructs/api.js";
+import { ApiFunction, NODE_RUNTIME } from "./constructs/api-function.js";
+import { Network } from "./constructs/network.js";
+import { ShardSchemas } from "./constructs/schema.js";
+import { ShardCluster } from "./constructs/shard-cluster.js";
+import { type DeploySettings, dataRemovalPolicy, logRemovalPolicy } from "./context.js";
+import {
+  databaseName,
+  functionEnvironment,
+  shardEntries,
+  validateFunctionEnvironment,
+} from "./function-environment.js";
+
+export interface ShardedApiStackProps extends StackProps {
+  readonly settings: DeploySettings;
+}
+
+/**
+ * The whole API: an isolated VPC, one Aurora PostgreSQL Serverless v2 cluster per shard of the shard map (three by
+ * default) with its schema, the Lambda function that reads them all through the RDS Data API, and the HTTP API in
+ * front of it.
+ */
+export class ShardedApiStack extends Stack {
+  readonly settings: DeploySettings;
+  readonly shards: readonly ShardCluster[];
+  readonly apiFunction: ApiFunction;
+  readonly httpApi: ShardedHttpApi;
+
+  constructor(scope: Construct, id: string, props: ShardedApiStackProps) {
+    super(scope, id, props);
+    const { settings } = props;
+    this.settings = settings;
+    // Fail the synth, not the first request, when the function would reject its own configuration.
+    validateFunctionEnvironment(settings);
+    const logRetention = settings.logRetention;
+    const logRemoval = logRemovalPolicy(settings.removalPolicy);
+
+    const network = new Network(this, "Network", {
+      flowLogRetention: logRetention,
+      logRemovalPolicy: logRemoval,
+    });
+    const schemas = new ShardSchemas(this, "Schema", {
+      tableName: settings.tableName,
+      providerRuntime: NODE_RUNTIME,
+      logRetention,
+      logRemovalPolicy: logRemoval,
+    });
+
+    this.shards = settings.shardMap.shards.map(({ id: shardId, ranges }) => {
+      const shard = new ShardCluster(this, `Shard${shardId}`, {
+        shardId,
+        vpc: network.vpc,
+        databaseName: databaseName(shardId),
+        minCapacity: settings.minCapacity,
+        maxCapacity: settings.maxCapacity,
+        autoPause: Duration.minutes(settings.autoPauseMinutes),
+        deletionProtection: settings.deletionProtection,
+        removalPolicy: dataRemovalPolicy(settings.removalPolicy),
+      });
+      schemas.addShard(shard, settings.seedSampleRows ? { seedRanges: ranges } : {});
+      return shard;
+    });
+
+    const entries = shardEntries(settings.shardMap, (shardId) => {
+      const shard = this.shard(shardId);
+      return {
+        resourceArn: shard.clusterArn,
+        secretArn: shard.secret.secretArn,
+        database: shard.databaseName,
+      };
+    });
+    this.apiFunction = new ApiFunction(this, "Function", {
+      environment: functionEnvironment(settings, this.toJsonString(entries)),
+      timeout: Duration.seconds(settings.functionTimeoutSeconds),
+      memorySize: settings.functionMemoryMb,
+      logRetention,
+      logRemovalPolicy: logRemoval,
+    });
+    for (const shard of this.shards) shard.grantDataApiAccess(this.apiFunction.handler);
+
+    this.httpApi = new ShardedHttpApi(this, "Http", {
+      handler: this.apiFunction.handler,
+      throttleRateLimit: settings.throttleRateLimit,
+      throttleBurstLimit: settings.throttleBurstLimit,
+      requireIamForReads: settings.requireIamForReads,
+      logRetention,
+      logRemovalPolicy: logRemoval,
+    });
+
+    // Alarms go here (planned): on the Powertools metrics in METRICS_NAMESPACE (infra/function-environment.ts),
+    // e.g. partial responses and shard timeouts, and on the stage's 5xx and the function's errors.
+
+    new CfnOutput(this, "ApiUrl", { value: this.httpApi.url, description: "Base URL of the HTTP API" });
+    for (const shard of this.shards) {
+      new CfnOutput(this, `Shard${shard.shardId}ClusterArn`, {
+        value: shard.clusterArn,
+        description: `Aurora cluster of shard ${shard.shardId} (Data API resourceArn)`,
+      });
+      new CfnOutput(this, `Shard${shard.shardId}SecretArn`, {
+        value: shard.secret.secretArn,
+        description: `Master secret of shard ${shard.shardId} (Data API secretArn)`,
+      });
+    }
+  }
+
+  /** The cluster of one shard. */
+  shard(shardId: number): ShardCluster {
+    const shard = this.shards.find((s) => s.shardId === shardId);
+    if (shard === undefined) throw new RangeError(`no shard ${shardId} in this stack`);
+    return shard;
+  }
+}

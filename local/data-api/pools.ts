@@ -1,0 +1,99 @@
+/**
+ * Connections from the endpoint to PostgreSQL: one small `pg.Pool` per database for single statements, created on
+ * first use and kept, and dedicated clients for transactions.
+ */
+import pg from "pg";
+import type { PostgresConnection } from "../postgres.js";
+import { isPgDatabaseError } from "./errors.js";
+
+/** Every value arrives as PostgreSQL's text: `fields.ts` formats it as the Data API does, not as `pg` would. */
+export const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+/**
+ * Session settings of every connection. Aurora's default time zone is UTC, and the Data API returns zoned values in
+ * UTC; ISO output is what the value formatting in `fields.ts` reads.
+ */
+const SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres";
+
+export class ConnectionPools {
+  readonly #pools = new Map<string, pg.Pool>();
+  readonly #checkedOut = new Set<pg.PoolClient>();
+  readonly #dedicated = new Set<pg.Client>();
+  #ended = false;
+
+  constructor(
+    private readonly postgres: PostgresConnection,
+    private readonly maxPerDatabase = 4,
+  ) {}
+
+  #config(database: string): pg.ClientConfig {
+    const { host, port, user, password } = this.postgres;
+    return {
+      host,
+      port,
+      user,
+      password,
+      database,
+      options: SESSION_OPTIONS,
+      application_name: "local-data-api",
+      connectionTimeoutMillis: 10_000,
+    };
+  }
+
+  #pool(database: string): pg.Pool {
+    let pool = this.#pools.get(database);
+    if (!pool) {
+      pool = new pg.Pool({ ...this.#config(database), max: this.maxPerDatabase, idleTimeoutMillis: 30_000 });
+      // An idle connection the server drops (PostgreSQL stopped first) must not crash the process.
+      pool.on("error", () => undefined);
+      this.#pools.set(database, pool);
+    }
+    return pool;
+  }
+
+  #assertOpen(): void {
+    if (this.#ended) throw new Error("the endpoint is stopping");
+  }
+
+  /** Runs `fn` on a pooled connection. A failed statement keeps the connection; a broken connection is dropped. */
+  async withClient<T>(database: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    const client = await this.#pool(database).connect();
+    this.#checkedOut.add(client);
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (!isPgDatabaseError(error)) broken = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    } finally {
+      this.#checkedOut.delete(client);
+      client.release(broken);
+    }
+  }
+
+  /** A connection of its own, outside the pool (a transaction holds it for minutes); `close()` ends it. */
+  async dedicated(database: string): Promise<pg.Client> {
+    this.#assertOpen();
+    const client = new pg.Client(this.#config(database));
+    client.on("error", () => undefined);
+    await client.connect();
+    this.#dedicated.add(client);
+    return client;
+  }
+
+  async close(client: pg.Client): Promise<void> {
+    this.#dedicated.delete(client);
+    await client.end().catch(() => undefined);
+  }
+
+  /** Ends every connection now, including those in use (their statements fail), and waits for the pools. */
+  async end(): Promise<void> {
+    this.#ended = true;
+    // Ending a client makes its running statement fail, so its handler releases it and the pool can end.
+    const inUse = [...this.#checkedOut].map((client) => client.end().catch(() => undefined));
+    const dedicated = [...this.#dedicated].map((client) => this.close(client));
+    await Promise.all([...inUse, ...dedicated, ...[...this.#pools.values()].map((pool) => pool.end())]);
+    this.#pools.clear();
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * A local RDS Data API endpoint: an HTTP server speaking the REST-JSON protocol of `@aws-sdk/client-rds-data`
+ * (`POST /Execute`, `/BatchExecute`, `/BeginTransaction`, `/CommitTransaction`, `/RollbackTransaction`), backed by
+ * PostgreSQL, with fault injection. Run one endpoint per shard so each shard can fail on its own.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createNetServer, type Socket } from "node:net";
+import type { Fault } from "../faults.js";
+import type { PostgresConnection } from "../postgres.js";
+import { badRequest, DataApiError, errorResponse, toDataApiError } from "./errors.js";
+import { toJson } from "./json.js";
+import { type DataApiCluster, DataApiOperations } from "./operations.js";
+import { ConnectionPools } from "./pools.js";
+import { parseBody } from "./requests.js";
+import { Transactions } from "./transactions.js";
+
+export type { DataApiCluster } from "./operations.js";
+
+export interface DataApiEndpoint {
+  /** `http://host:port`, for `new RDSDataClient({ endpoint: url })`. */
+  readonly url: string;
+  readonly port: number;
+  readonly fault: Fault | undefined;
+  /** Applies to requests that arrive from now on; resolves once the listener is down or up again. */
+  setFault(fault: Fault | undefined): Promise<void>;
+  /** Requests received since start (faulted ones included), for tests. */
+  readonly requests: number;
+  /** Requests received and not yet answered whose connection is still open, for tests. */
+  readonly pending: number;
+  /** Open Data API transactions, for tests. */
+  readonly openTransactions: number;
+  /** Closes the listener, every connection (hung ones too), every transaction and pool. */
+  stop(): Promise<void>;
+}
+
+export interface DataApiEndpointOptions {
+  postgres: PostgresConnection;
+  clusters: DataApiCluster[];
+  fault?: Fault;
+  /** Default: a free port. */
+  port?: number;
+  /** Default: 127.0.0.1. */
+  host?: string;
+  /** How long a transaction may sit idle before it is rolled back and forgotten. Default: AWS's 3 minutes. */
+  transactionIdleMs?: number;
+}
+
+/** The Data API refuses requests over 4 MiB, headers and JSON notation included. */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** "The response size limit is 1 MiB. If the call returns more than 1 MiB of response data, the call is terminated." */
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/** A stable, AWS-looking DB instance resource id (`db-` and 26 base32 letters) for a cluster ARN. */
+function instanceResourceId(resourceArn: string): string {
+  const digest = createHash("sha256").update(resourceArn).digest();
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let id = "db-";
+  for (let i = 0; i < 26; i++) id += alphabet[(digest[i] ?? 0) % 32];
+  return id;
+}
+
+class LocalDataApiEndpoint implements DataApiEndpoint {
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #pools: ConnectionPools;
+  readonly #transactions: Transactions;
+  readonly #operations: DataApiOperations;
+  readonly #clusters: readonly DataApiCluster[];
+  readonly #host: string;
+  #port = 0;
+  #fault: Fault | undefined;
+  #listening = false;
+  #requests = 0;
+  #pending = 0;
+  #faultChange: Promise<void> = Promise.resolve();
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: DataApiEndpointOptions) {
+    this.#host = options.host ?? "127.0.0.1";
+    this.#clusters = options.clusters;
+    this.#fault = options.fault;
+    this.#pools = new ConnectionPools(options.postgres);
+    this.#transactions = new Transactions(this.#pools, options.transactionIdleMs);
+    this.#operations = new DataApiOperations(options.clusters, this.#pools, this.#transactions);
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+    // The SDK keeps connections alive without an idle limit; Node's 5 s default would close them under its feet
+    // between two calls now and then, a reset the real service (60 s or more) practically never causes.
+    this.#server.keepAliveTimeout = 60_000;
+    this.#server.headersTimeout = 65_000;
+    this.#server.on("connection", (socket) => {
+      this.#sockets.add(socket);
+      socket.on("close", () => this.#sockets.delete(socket));
+    });
+  }
+
+  get url(): string {
+    return `http://${this.#host}:${this.#port}`;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get fault(): Fault | undefined {
+    return this.#fault;
+  }
+
+  get requests(): number {
+    return this.#requests;
+  }
+
+  get pending(): number {
+    return this.#pending;
+  }
+
+  get openTransactions(): number {
+    return this.#transactions.size;
+  }
+
+  async start(port: number): Promise<void> {
+    this.#port = port;
+    if (this.#fault?.mode !== "down") await this.#listen();
+  }
+
+  #listen(): Promise<void> {
+    if (this.#listening) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.#server.once("error", onError);
+      // After `down`, listen again on the very port clients were configured with.
+      this.#server.listen(this.#port, this.#host, () => {
+        this.#server.off("error", onError);
+        const address = this.#server.address();
+        if (address && typeof address === "object") this.#port = address.port;
+        this.#listening = true;
+        resolve();
+      });
+    });
+  }
+
+  /** Stops listening (new connections are refused) and drops every open connection, as a vanished host would. */
+  #unlisten(): Promise<void> {
+    if (!this.#listening) return Promise.resolve();
+    this.#listening = false;
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      for (const socket of this.#sockets) socket.destroy();
+    });
+  }
+
+  setFault(fault: Fault | undefined): Promise<void> {
+    // Serialized, so a quick down/up/down sequence ends in the state of the last call (even after a failed one).
+    this.#faultChange = this.#faultChange
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.#stopping) return;
+        this.#fault = fault;
+        if (fault?.mode === "down") await this.#unlisten();
+        else await this.#listen();
+      });
+    return this.#faultChange;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        resolve();
+      }, ms);
+      this.#timers.add(timer);
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#requests++;
+    this.#pending++;
+    res.on("close", () => this.#pending--);
+    // The fault in force when the request arrived decides its fate, even if it changes meanwhile.
+    const fault = this.#fault;
+    if (fault?.mode === "down" || this.#stopping) {
+      // A request that raced the listener closing: the host is gone, so is the connection.
+      req.socket.destroy();
+      return;
+    }
+    // Accept and never answer; the socket is destroyed when the client gives up or the endpoint stops.
+    if (fault?.mode === "hang") return;
+    try {
+      const body = await this.#readBody(req);
+      if (fault?.mode === "error") throw new DataApiError("InternalServerErrorException", undefined);
+      if (fault?.mode === "resuming") throw this.#resuming(body);
+      if (fault?.mode === "slow") await this.#sleep(fault.ms);
+      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      const operation = req.method === "POST" ? this.#operations.byPath.get(path) : undefined;
+      if (!operation)
+        throw new DataApiError("UnknownOperationException", `No operation at ${req.method} ${path}`);
+      const output = toJson(await operation(parseBody(body)));
+      if (Buffer.byteLength(output) > MAX_RESPONSE_BYTES) {
+        throw badRequest("Database returned more than the allowed response size limit");
+      }
+      this.#send(res, 200, output, {});
+    } catch (error) {
+      const response = errorResponse(toDataApiError(error));
+      this.#send(res, response.status, response.body, response.headers);
+    }
+  }
+
+  #resuming(body: string): DataApiError {
+    let resourceArn = this.#clusters[0]?.resourceArn ?? "";
+    try {
+      const parsed = JSON.parse(body) as { resourceArn?: unknown };
+      if (typeof parsed.resourceArn === "string") resourceArn = parsed.resourceArn;
+    } catch {
+      // The message only needs some instance to name.
+    }
+    return new DataApiError(
+      "DatabaseResumingException",
+      `The Aurora DB instance ${instanceResourceId(resourceArn)} is resuming after being auto-paused. ` +
+        "Please wait a few seconds and try again.",
+    );
+  }
+
+  #readBody(req: IncomingMessage): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
+      });
+      req.on("end", () => {
+        if (size > MAX_REQUEST_BYTES)
+          reject(badRequest("Request size exceeds the 4 MiB limit of the Data API"));
+        else resolve(Buffer.concat(chunks).toString("utf8"));
+      });
+      req.on("error", reject);
+      // A client that gives up mid-body never sends `end`; after a complete body this is a no-op.
+      req.on("close", () => reject(new Error("the client closed the connection")));
+    });
+  }
+
+  #send(res: ServerResponse, status: number, body: string, headers: Record<string, string>): void {
+    if (res.destroyed || res.headersSent) return;
+    res.writeHead(status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      "x-amzn-RequestId": randomUUID(),
+      ...headers,
+    });
+    res.end(body);
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      for (const timer of this.#timers) clearTimeout(timer);
+      this.#timers.clear();
+      const closed = this.#listening
+        ? new Promise<void>((resolve) => this.#server.close(() => resolve()))
+        : Promise.resolve();
+      this.#listening = false;
+      for (const socket of this.#sockets) socket.destroy();
+      await closed;
+      await this.#transactions.closeAll();
+      await this.#pools.end();
+    })();
+    return this.#stopping;
+  }
+}
+
+/**
+ * Starts a local Data API endpoint serving `clusters` (keyed by `resourceArn`) from the PostgreSQL server
+ * `postgres`. With `fault: { mode: "down" }` it starts without listening, on a port reserved for when it comes up.
+ */
+export async function startDataApiEndpoint(options: DataApiEndpointOptions): Promise<DataApiEndpoint> {
+  const endpoint = new LocalDataApiEndpoint(options);
+  let port = options.port ?? 0;
+  // Starting `down`, pick a concrete free port now so the URL is known before the endpoint ever listens.
+  if (port === 0 && options.fault?.mode === "down") port = await freePort(options.host ?? "127.0.0.1");
+  await endpoint.start(port);
+  return endpoint;
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once("error", reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() =>
+        address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}

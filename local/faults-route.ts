@@ -1,0 +1,73 @@
+import { errorResponse, json } from "../functions/http/response.js";
+import { writeApiResponse } from "./api-gateway-event.js";
+import type { SideRoute } from "./api-server.js";
+import type { DataApiEndpoint } from "./data-api/server.js";
+import { type Fault, formatFault, parseFault } from "./faults.js";
+
+export const FAULTS_PATH = "/_local/faults";
+
+interface FaultyShard {
+  readonly id: number;
+  readonly endpoint: Pick<DataApiEndpoint, "fault">;
+}
+
+function listing(shards: readonly FaultyShard[]) {
+  return {
+    faults: shards.map((s) => ({
+      shard: s.id,
+      fault: s.endpoint.fault ? formatFault(s.endpoint.fault) : null,
+    })),
+  };
+}
+
+/**
+ * Local-only admin routes to change faults while the API runs, so a user can watch a shard fail live. They exist on
+ * the local server only; the deployed API has no such path.
+ *
+ * - `GET /_local/faults`: every shard's fault.
+ * - `PUT /_local/faults/{shard}` with `{"fault": "hang" | "down" | "error" | "resuming" | "slow=300" | null}`.
+ * - `DELETE /_local/faults/{shard}`, `DELETE /_local/faults`: back to healthy.
+ */
+export function faultsRoute(
+  shards: readonly FaultyShard[],
+  setFault: (shard: number, fault: Fault | undefined) => Promise<void>,
+): SideRoute {
+  return async (req, res, body) => {
+    const path = new URL(req.url ?? "/", "http://local").pathname.replace(/\/$/, "");
+    if (path !== FAULTS_PATH && !path.startsWith(`${FAULTS_PATH}/`)) return false;
+    const send = (r: Parameters<typeof writeApiResponse>[1]) => {
+      writeApiResponse(res, r);
+      return true;
+    };
+    const rest = path.slice(FAULTS_PATH.length + 1);
+    if (rest === "") {
+      if (req.method === "GET") return send(json(200, listing(shards)));
+      if (req.method === "DELETE") {
+        for (const s of shards) await setFault(s.id, undefined);
+        return send(json(200, listing(shards)));
+      }
+      return send(errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${path}`));
+    }
+    const shard = shards.find((s) => String(s.id) === rest);
+    if (!shard) return send(errorResponse(404, "unknown_shard", `no shard ${rest}`));
+    if (req.method === "DELETE") {
+      await setFault(shard.id, undefined);
+      return send(json(200, listing(shards)));
+    }
+    if (req.method !== "PUT" && req.method !== "POST") {
+      return send(errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${path}`));
+    }
+    let fault: Fault | undefined;
+    try {
+      const parsed = JSON.parse(body.toString("utf8")) as { fault?: unknown };
+      if (parsed.fault === null) fault = undefined;
+      else if (typeof parsed.fault === "string") fault = parseFault(parsed.fault);
+      else throw new TypeError("fault: expected a string or null");
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return send(errorResponse(400, "invalid_fault", `expected {"fault": "<mode>" | null}: ${message}`));
+    }
+    await setFault(shard.id, fault);
+    return send(json(200, listing(shards)));
+  };
+}

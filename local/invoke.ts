@@ -1,0 +1,57 @@
+import { readFile } from "node:fs/promises";
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { ConfigError } from "../functions/core/errors.js";
+import { parseFaults } from "./faults.js";
+import { startLocalRuntime } from "./runtime.js";
+
+/** The Lambda timeout the stack gives the function; the fake context counts down from it as Lambda does. */
+const LAMBDA_TIMEOUT_MS = 10_000;
+
+function fakeContext(requestId: string): Context {
+  const started = Date.now();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: "local-invoke",
+    functionVersion: "$LATEST",
+    invokedFunctionArn: "arn:aws:lambda:us-east-1:000000000000:function:local-invoke",
+    memoryLimitInMB: "512",
+    awsRequestId: requestId,
+    logGroupName: "/aws/lambda/local-invoke",
+    logStreamName: "local",
+    getRemainingTimeInMillis: () => LAMBDA_TIMEOUT_MS - (Date.now() - started),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/**
+ * `npm run invoke -- events/get-data.json`: the offline twin of `sam local invoke`. It starts the local shards, points
+ * the environment at them exactly as `events/env.json` does for SAM, imports the real Lambda entry
+ * (`functions/handler.ts`) and invokes it once with the event file, printing the result as Lambda would return it.
+ * SHARD_FAULTS and SHARD_TIMEOUT_MS apply as for `npm start`.
+ */
+async function main(): Promise<void> {
+  const file = process.argv[2];
+  if (!file) throw new ConfigError("usage: npm run invoke -- <event.json>  (see events/)");
+  const event = JSON.parse(await readFile(file, "utf8")) as APIGatewayProxyEventV2;
+  const runtime = await startLocalRuntime({
+    faults: parseFaults(process.env.SHARD_FAULTS),
+    logger: new Logger({ serviceName: "sharded-data-api", logLevel: "ERROR" }),
+  });
+  try {
+    // The handler reads its configuration from process.env at import, as it does in Lambda.
+    Object.assign(process.env, runtime.env);
+    const { handler } = await import("../functions/handler.js");
+    const result = await handler(event, fakeContext(event.requestContext?.requestId ?? "local"));
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    await runtime.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});

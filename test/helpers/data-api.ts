@@ -1,0 +1,85 @@
+/**
+ * Fixtures for tests that talk to local Data API endpoints through the real `RDSDataClient`: ARNs, a client, and
+ * seeded shard databases behind one endpoint that serves a cluster per shard.
+ */
+import { RDSDataClient } from "@aws-sdk/client-rds-data";
+import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../../functions/core/shard-map.js";
+import {
+  type DataApiCluster,
+  type DataApiEndpoint,
+  startDataApiEndpoint,
+} from "../../local/data-api/index.js";
+import type { Fault } from "../../local/faults.js";
+import { createShardDatabases, type PostgresConnection } from "../../local/postgres.js";
+
+export const TEST_ACCOUNT = "123456789012";
+export const TEST_REGION = "us-east-1";
+
+export const clusterArn = (name: string) => `arn:aws:rds:${TEST_REGION}:${TEST_ACCOUNT}:cluster:${name}`;
+export const secretArn = (name: string) =>
+  `arn:aws:secretsmanager:${TEST_REGION}:${TEST_ACCOUNT}:secret:${name}-AbCdEf`;
+
+/**
+ * The SDK client as the function builds it, pointed at a local endpoint. One attempt unless asked otherwise, so a
+ * test sees the endpoint's answer rather than the retry strategy's.
+ */
+export function dataApiClient(endpoint: string, options: { maxAttempts?: number } = {}): RDSDataClient {
+  return new RDSDataClient({
+    endpoint,
+    region: TEST_REGION,
+    credentials: { accessKeyId: "x", secretAccessKey: "x" },
+    maxAttempts: options.maxAttempts ?? 1,
+  });
+}
+
+export interface TestShards {
+  readonly map: ShardMap;
+  /** One cluster per shard, in shard order: `clusters[0]` is shard 1. */
+  readonly clusters: DataApiCluster[];
+  readonly endpoint: DataApiEndpoint;
+  readonly client: RDSDataClient;
+  stop(): Promise<void>;
+}
+
+/**
+ * Creates the default map's seeded shard databases under `prefix` and starts one endpoint serving a cluster for
+ * each of them (`<prefix>-shard<N>`).
+ */
+export async function startTestShards(
+  postgres: PostgresConnection,
+  prefix: string,
+  options: { fault?: Fault; transactionIdleMs?: number } = {},
+): Promise<TestShards> {
+  const map = createShardMap(DEFAULT_SHARD_RANGES);
+  const databases = await createShardDatabases(postgres, map, { prefix });
+  const clusters = databases.map(({ shard, database }) => ({
+    resourceArn: clusterArn(`${prefix.replaceAll("_", "-")}-shard${shard}`),
+    secretArn: secretArn(`${prefix.replaceAll("_", "-")}-shard${shard}`),
+    database,
+  }));
+  const endpoint = await startDataApiEndpoint({ postgres, clusters, ...options });
+  const client = dataApiClient(endpoint.url);
+  return {
+    map,
+    clusters,
+    endpoint,
+    client,
+    async stop() {
+      client.destroy();
+      await endpoint.stop();
+    },
+  };
+}
+
+/** Polls `condition` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,60 @@
+import { type AppConfig, loadConfig } from "../../functions/core/config.js";
+import type { Row } from "../../functions/core/row.js";
+import { DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+
+/** Data API coordinates of test shard `n`: syntactically valid ARNs, no real account behind them. */
+export const clusterArn = (n: number) => `arn:aws:rds:us-east-1:123456789012:cluster:shard-${n}`;
+export const secretArn = (n: number) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-${n}`;
+
+export const ARN_1 = clusterArn(1);
+export const ARN_2 = clusterArn(2);
+export const ARN_3 = clusterArn(3);
+export const SHARD_ARNS: Readonly<Record<number, string>> = { 1: ARN_1, 2: ARN_2, 3: ARN_3 };
+
+/** The raw `SHARDS` entries of the default map, as the environment carries them. */
+export interface RawShard {
+  id: number;
+  ranges: [number, number][];
+  resourceArn: string;
+  secretArn: string;
+  database: string;
+  endpoint?: string;
+}
+
+/** The three shards of DESIGN.md, with valid ARNs; `patch` changes one shard by id. */
+export function rawShards(patch: Record<number, Partial<RawShard>> = {}): RawShard[] {
+  return DEFAULT_SHARD_RANGES.map((s) => ({
+    id: s.id,
+    ranges: s.ranges.map(([a, b]): [number, number] => [a, b]),
+    resourceArn: clusterArn(s.id),
+    secretArn: secretArn(s.id),
+    database: "app",
+    ...patch[s.id],
+  }));
+}
+
+/** An environment that `loadConfig` accepts: the default map plus whatever `extra` sets. */
+export function testEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return { SHARDS: JSON.stringify(rawShards()), ...extra };
+}
+
+/** A validated config over the default map (through the real `loadConfig`). */
+export function testConfig(extra: Record<string, string | undefined> = {}): AppConfig {
+  return loadConfig(testEnv(extra));
+}
+
+/** The seed data of DESIGN.md: every id of the default map, id N named `Test N`. */
+export const SEED_ROWS: readonly Row[] = Array.from({ length: 60 }, (_, i) => ({
+  id: i + 1,
+  name: `Test ${i + 1}`,
+}));
+
+/** The owner of each seeded id under the default map (1–10 -> 1, 11–20 -> 2, …). */
+export function ownerOfSeed(id: number): number {
+  return (Math.floor((id - 1) / 10) % 3) + 1;
+}
+
+/** The ids of the seed that `shard` owns, ascending. */
+export function seedIdsOf(shard: number): number[] {
+  return SEED_ROWS.map((r) => r.id).filter((id) => ownerOfSeed(id) === shard);
+}

@@ -1,0 +1,141 @@
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../functions/core/config.js";
+import { API_FUNCTION_LOGICAL_ID } from "../../infra/constructs/api-function.js";
+import { SAMPLE_ROWS_RESOURCE_TYPE, TABLE_RESOURCE_TYPE } from "../../infra/constructs/schema.js";
+import { render } from "./intrinsics.js";
+import { synthesize } from "./synth.js";
+
+// Configuration-only variants: synthesized without bundling the function, once each.
+
+describe("a demo deployment (demo=true)", () => {
+  const { template } = synthesize({ demo: "true" });
+
+  it("lets the clusters auto-pause after five idle minutes", () => {
+    template.allResourcesProperties("AWS::RDS::DBCluster", {
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0, MaxCapacity: 2, SecondsUntilAutoPause: 300 },
+    });
+  });
+
+  it("removes the clusters and the logs with the stack", () => {
+    template.allResourcesProperties("AWS::RDS::DBCluster", { DeletionProtection: false });
+    template.allResources("AWS::RDS::DBCluster", { DeletionPolicy: "Delete" });
+    template.allResources("AWS::Logs::LogGroup", { DeletionPolicy: "Delete" });
+  });
+
+  it("loads the sample rows of the shard map on every shard, after its table exists", () => {
+    const tables = Object.keys(template.findResources(TABLE_RESOURCE_TYPE));
+    const rows = Object.values(template.findResources(SAMPLE_ROWS_RESOURCE_TYPE));
+    expect(rows).toHaveLength(3);
+    for (const resource of rows) {
+      const call = JSON.parse(render(template, resource.Properties.Update));
+      expect(call.parameters.sql).toMatch(
+        /^INSERT INTO "data_1" \(id, name\) .* ON CONFLICT \(id\) DO NOTHING$/,
+      );
+      expect(resource.DependsOn.some((id: string) => tables.includes(id))).toBe(true);
+    }
+    const sqlByDatabase = Object.fromEntries(
+      rows.map((resource) => {
+        const call = JSON.parse(render(template, resource.Properties.Update));
+        return [call.parameters.database, call.parameters.sql];
+      }),
+    );
+    expect(sqlByDatabase.shard1).toContain("(VALUES (1, 10), (31, 40))");
+    expect(sqlByDatabase.shard2).toContain("(VALUES (11, 20), (41, 50))");
+    expect(sqlByDatabase.shard3).toContain("(VALUES (21, 30), (51, 60))");
+  });
+
+  it("keeps explicit keys over the demo defaults", () => {
+    const { template: kept } = synthesize({ demo: "true", deletionProtection: "true", minCapacity: "0.5" });
+    kept.allResourcesProperties("AWS::RDS::DBCluster", {
+      DeletionProtection: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5 },
+    });
+  });
+});
+
+describe("IAM-authorized reads with a tighter throttle", () => {
+  const { template } = synthesize({
+    requireIamForReads: "true",
+    throttleRateLimit: "5",
+    throttleBurstLimit: "10",
+  });
+
+  it("requires IAM on every route, reads included", () => {
+    const types = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map(
+      (route) => route.Properties.AuthorizationType,
+    );
+    expect(types).toHaveLength(6);
+    expect(new Set(types)).toEqual(new Set(["AWS_IAM"]));
+  });
+
+  it("throttles the stage at the given rate and burst", () => {
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
+  });
+});
+
+describe("a custom shard map, timeouts and capacity", () => {
+  const shardMap = [
+    { id: 1, ranges: [[1, 100]] },
+    { id: 2, ranges: [[101, 200]] },
+  ];
+  const { template } = synthesize({
+    shardMap: JSON.stringify(shardMap),
+    shardTimeoutMs: "3000",
+    functionTimeoutSeconds: "5",
+    minCapacity: "1",
+    maxCapacity: "4",
+    logRetentionDays: "7",
+  });
+  const fn = template.findResources("AWS::Lambda::Function")[API_FUNCTION_LOGICAL_ID];
+  const variables = (fn?.Properties.Environment.Variables ?? {}) as Record<string, unknown>;
+  const env = Object.fromEntries(
+    Object.entries(variables).map(([key, value]) => [key, render(template, value)]),
+  );
+
+  it("builds one cluster per shard of the map", () => {
+    template.resourceCountIs("AWS::RDS::DBCluster", 2);
+    template.resourceCountIs(TABLE_RESOURCE_TYPE, 2);
+    template.allResourcesProperties("AWS::RDS::DBCluster", {
+      ServerlessV2ScalingConfiguration: { MinCapacity: 1, MaxCapacity: 4 },
+    });
+  });
+
+  it("gives the function the same map and the new timeouts", () => {
+    const config = loadConfig(env);
+    expect(config.shards.map(({ id, ranges }) => ({ id, ranges }))).toEqual(shardMap);
+    expect(config.shardTimeoutMs).toBe(3000);
+    expect(fn?.Properties.Timeout).toBe(5);
+  });
+
+  it("keeps logs for the given number of days", () => {
+    template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 7 });
+  });
+});
+
+describe("invalid context", () => {
+  const manyShards = Array.from({ length: 20 }, (_, i) => ({ id: i + 1, ranges: [[i * 10, i * 10 + 9]] }));
+
+  it.each([
+    [{ functionTimeoutSeconds: "2" }, /context functionTimeoutSeconds: 2 s must exceed/],
+    [{ functionTimeoutSeconds: "30" }, /context functionTimeoutSeconds: expected an integer in 1\.\.29/],
+    [
+      { shardMap: '[{"id":1,"ranges":[[1,10]]},{"id":2,"ranges":[[5,20]]}]' },
+      /context shardMap: ranges overlap/,
+    ],
+    [{ shardMap: "[1, 2" }, /context shardMap: not valid JSON/],
+    [{ shardMap: JSON.stringify(manyShards) }, /context shardMap: the function environment would take/],
+    [{ minCapacity: "0.25" }, /context minCapacity: expected a multiple of 0\.5/],
+    [{ minCapacity: "4", maxCapacity: "2" }, /context maxCapacity: 2 is below minCapacity 4/],
+    [{ removalPolicy: "keep" }, /context removalPolicy: expected one of retain, snapshot, destroy/],
+    [{ requireIamForReads: "yes" }, /context requireIamForReads: expected true or false/],
+    [{ logRetentionDays: "31" }, /context logRetentionDays: 31 is not a CloudWatch Logs retention/],
+    [
+      { seedSampleRows: "true", shardMap: JSON.stringify([{ id: 1, ranges: [[1, 200_000]] }]) },
+      /context seedSampleRows: a shard would get 200000 sample rows/,
+    ],
+  ])("fails the synth with a message naming the key for %j", (context, message) => {
+    expect(() => synthesize(context)).toThrow(message);
+  });
+});

@@ -1,0 +1,343 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Match } from "aws-cdk-lib/assertions";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../../functions/core/config.js";
+import { DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+import { API_FUNCTION_LOGICAL_ID, REPO_ROOT } from "../../infra/constructs/api-function.js";
+import { SAMPLE_ROWS_RESOURCE_TYPE, TABLE_RESOURCE_TYPE } from "../../infra/constructs/schema.js";
+import { ENGINE_VERSION } from "../../infra/constructs/shard-cluster.js";
+import { asArray, policyStatements, render } from "./intrinsics.js";
+import { synthesize } from "./synth.js";
+
+// One synthesis with bundling for the whole file: esbuild runs once.
+const { app, stack, template } = synthesize({}, { bundle: true });
+
+function resourceOf(type: string, logicalId: string) {
+  const found = template.findResources(type)[logicalId];
+  if (found === undefined) throw new Error(`no ${type} ${logicalId} in the template`);
+  return found;
+}
+
+const fn = resourceOf("AWS::Lambda::Function", API_FUNCTION_LOGICAL_ID);
+const env: Record<string, string> = Object.fromEntries(
+  Object.entries(fn.Properties.Environment.Variables as Record<string, unknown>).map(([key, value]) => [
+    key,
+    render(template, value),
+  ]),
+);
+const clusterArns = stack.shards.map((shard) => render(template, stack.resolve(shard.clusterArn)));
+const secretArns = stack.shards.map((shard) => render(template, stack.resolve(shard.secret.secretArn)));
+
+describe("the network", () => {
+  it("has isolated subnets in two zones and no NAT gateway or internet gateway", () => {
+    template.resourceCountIs("AWS::EC2::NatGateway", 0);
+    template.resourceCountIs("AWS::EC2::InternetGateway", 0);
+    const subnets = Object.values(template.findResources("AWS::EC2::Subnet"));
+    expect(subnets).toHaveLength(2);
+    for (const subnet of subnets) expect(subnet.Properties.MapPublicIpOnLaunch ?? false).toBe(false);
+  });
+
+  it("records every flow of the VPC in CloudWatch Logs", () => {
+    template.hasResourceProperties("AWS::EC2::FlowLog", {
+      ResourceType: "VPC",
+      TrafficType: "ALL",
+      LogDestinationType: "cloud-watch-logs",
+    });
+  });
+
+  it("keeps the function out of the VPC, since the Data API needs none", () => {
+    expect(fn.Properties.VpcConfig).toBeUndefined();
+  });
+});
+
+describe("the shards", () => {
+  it("are three Aurora PostgreSQL Serverless v2 clusters with the Data API, encryption and IAM auth", () => {
+    template.resourceCountIs("AWS::RDS::DBCluster", 3);
+    template.allResourcesProperties("AWS::RDS::DBCluster", {
+      Engine: "aurora-postgresql",
+      EngineVersion: ENGINE_VERSION.auroraPostgresFullVersion,
+      EnableHttpEndpoint: true,
+      StorageEncrypted: true,
+      EnableIAMDatabaseAuthentication: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 2 },
+      BackupRetentionPeriod: 7,
+    });
+    for (const { id } of DEFAULT_SHARD_RANGES) {
+      template.hasResourceProperties("AWS::RDS::DBCluster", { DatabaseName: `shard${id}` });
+    }
+  });
+
+  it("stay warm by default: no auto-pause, so no shard answers DatabaseResumingException", () => {
+    for (const cluster of Object.values(template.findResources("AWS::RDS::DBCluster"))) {
+      expect(cluster.Properties.ServerlessV2ScalingConfiguration.SecondsUntilAutoPause).toBeUndefined();
+    }
+  });
+
+  it("each have one Serverless v2 writer instance", () => {
+    template.resourceCountIs("AWS::RDS::DBInstance", 3);
+    template.allResourcesProperties("AWS::RDS::DBInstance", {
+      DBInstanceClass: "db.serverless",
+      Engine: "aurora-postgresql",
+    });
+  });
+
+  it("each have a generated master secret of their own", () => {
+    template.resourceCountIs("AWS::SecretsManager::Secret", 3);
+    template.allResourcesProperties("AWS::SecretsManager::Secret", {
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: "password" }),
+    });
+    expect(new Set(secretArns).size).toBe(3);
+  });
+
+  it("are protected from deletion and leave a final snapshot by default", () => {
+    template.allResourcesProperties("AWS::RDS::DBCluster", { DeletionProtection: true });
+    template.allResources("AWS::RDS::DBCluster", {
+      DeletionPolicy: "Snapshot",
+      UpdateReplacePolicy: "Snapshot",
+    });
+  });
+});
+
+describe("the schema", () => {
+  const tables = template.findResources(TABLE_RESOURCE_TYPE);
+  const calls = Object.values(tables).map((resource) =>
+    JSON.parse(render(template, resource.Properties.Update)),
+  );
+
+  it("creates data_1 on every shard with one idempotent Data API statement each", () => {
+    expect(calls).toHaveLength(3);
+    for (const call of calls) {
+      expect(call).toMatchObject({
+        service: "RDSDataService",
+        action: "executeStatement",
+        parameters: { sql: 'CREATE TABLE IF NOT EXISTS "data_1" (id INT PRIMARY KEY, name VARCHAR(255))' },
+      });
+    }
+    expect(calls.map((call) => call.parameters.database).sort()).toEqual(["shard1", "shard2", "shard3"]);
+    expect(new Set(calls.map((call) => call.parameters.resourceArn))).toEqual(new Set(clusterArns));
+    expect(new Set(calls.map((call) => call.parameters.secretArn))).toEqual(new Set(secretArns));
+  });
+
+  it("runs the same statement on create and on update", () => {
+    for (const resource of Object.values(tables)) {
+      expect(resource.Properties.Create).toEqual(resource.Properties.Update);
+    }
+  });
+
+  it("waits for each cluster's writer instance, which the Data API needs", () => {
+    const instances = template.findResources("AWS::RDS::DBInstance");
+    for (const resource of Object.values(tables)) {
+      const call = JSON.parse(render(template, resource.Properties.Update));
+      const clusterId = String(call.parameters.resourceArn).split(":").at(-1);
+      const writer = Object.entries(instances).find(
+        ([, i]) => i.Properties.DBClusterIdentifier.Ref === clusterId,
+      );
+      expect(writer).toBeDefined();
+      expect(resource.DependsOn).toContain(writer?.[0]);
+    }
+  });
+
+  it("loads no sample rows unless asked to", () => {
+    template.resourceCountIs(SAMPLE_ROWS_RESOURCE_TYPE, 0);
+  });
+});
+
+describe("the function", () => {
+  it("runs Node.js 24 on arm64 with a log group that expires", () => {
+    expect(fn.Properties).toMatchObject({
+      Runtime: "nodejs24.x",
+      Architectures: ["arm64"],
+      Handler: "index.handler",
+    });
+    const logGroupId = fn.Properties.LoggingConfig.LogGroup.Ref;
+    expect(resourceOf("AWS::Logs::LogGroup", logGroupId).Properties.RetentionInDays).toBe(30);
+  });
+
+  it("outlives the shard timeout plus the margin it keeps to answer in", () => {
+    const shardBudgetMs = Number(env.SHARD_TIMEOUT_MS) + Number(env.DEADLINE_MARGIN_MS);
+    expect(env.SHARD_TIMEOUT_MS).toBe("2000");
+    expect(fn.Properties.Timeout * 1000).toBeGreaterThan(shardBudgetMs);
+  });
+
+  it("gets a configuration its own loader accepts: the shard map, each cluster's ARN, secret and database", () => {
+    const config = loadConfig(env);
+    expect(config.shards.map(({ id, ranges, database }) => ({ id, ranges, database }))).toEqual(
+      DEFAULT_SHARD_RANGES.map(({ id, ranges }) => ({ id, ranges, database: `shard${id}` })),
+    );
+    expect(config.shards.map((s) => s.resourceArn)).toEqual(clusterArns);
+    expect(config.shards.map((s) => s.secretArn)).toEqual(secretArns);
+    expect(config.shards.every((s) => s.endpoint === undefined)).toBe(true);
+    expect(env).toMatchObject({
+      TABLE_NAME: "data_1",
+      DEADLINE_MARGIN_MS: "250",
+      SHARD_MAX_ATTEMPTS: "2",
+      POWERTOOLS_SERVICE_NAME: "sharded-data-api",
+      POWERTOOLS_METRICS_NAMESPACE: "ShardedDataApi",
+      LOG_LEVEL: "INFO",
+      NODE_OPTIONS: "--enable-source-maps",
+    });
+  });
+
+  it("runs the newest Node.js runtime everywhere, the custom-resource provider included", () => {
+    template.allResourcesProperties("AWS::Lambda::Function", { Runtime: "nodejs24.x" });
+  });
+
+  it("keeps every log group, each with a retention, when the stack goes", () => {
+    template.allResourcesProperties("AWS::Logs::LogGroup", { RetentionInDays: 30 });
+    template.allResources("AWS::Logs::LogGroup", { DeletionPolicy: "Retain" });
+  });
+});
+
+describe("the bundle", () => {
+  const assetPath = fn.Metadata["aws:asset:path"] as string;
+  const bundle = join(app.outdir, assetPath, "index.mjs");
+
+  it("is one ES module with a source map and the pinned AWS SDK inside", () => {
+    expect(statSync(`${bundle}.map`).isFile()).toBe(true);
+    const code = readFileSync(bundle, "utf8");
+    expect(code).not.toMatch(/from\s*["']@aws-sdk\//);
+    expect(code).toContain("ExecuteStatement");
+    expect(statSync(bundle).size).toBeLessThan(3_000_000);
+  });
+
+  it("loads in Node and answers GET /health without touching a shard", () => {
+    const event = { ...JSON.parse(readFileSync(join(REPO_ROOT, "events", "get-data.json"), "utf8")) };
+    event.rawPath = "/health";
+    event.requestContext.http.path = "/health";
+    const script = [
+      `const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});`,
+      "const context = {",
+      '  functionName: "api", functionVersion: "$LATEST", memoryLimitInMB: "512", awsRequestId: "test",',
+      '  invokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:api",',
+      "  getRemainingTimeInMillis: () => 9000,",
+      "};",
+      `const result = await handler(${JSON.stringify(event)}, context);`,
+      'console.log("RESULT " + JSON.stringify(result));',
+    ].join("\n");
+    const stdout = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, ...env, AWS_REGION: "us-east-1", LOG_LEVEL: "ERROR" },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
+    const result = JSON.parse(line?.slice("RESULT ".length) ?? "null");
+    expect(result).toMatchObject({ statusCode: 200 });
+    expect(JSON.parse(result.body)).toEqual({ status: "ok" });
+  });
+});
+
+describe("the HTTP API", () => {
+  it("routes reads without authorization and writes behind IAM", () => {
+    const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map((route) => [
+      route.Properties.RouteKey,
+      route.Properties.AuthorizationType,
+    ]);
+    expect(Object.fromEntries(routes)).toEqual({
+      "GET /health": "NONE",
+      "GET /data": "NONE",
+      "GET /data/{id}": "NONE",
+      "POST /data": "AWS_IAM",
+      "PUT /data/{id}": "AWS_IAM",
+      "DELETE /data/{id}": "AWS_IAM",
+    });
+  });
+
+  it("answers CORS preflights itself with the CORS policy of the function's responses", () => {
+    template.hasResourceProperties("AWS::ApiGatewayV2::Api", {
+      ProtocolType: "HTTP",
+      CorsConfiguration: {
+        AllowOrigins: ["*"],
+        AllowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        AllowHeaders: Match.arrayWith(["content-type", "authorization", "x-amz-security-token"]),
+        MaxAge: 600,
+      },
+    });
+  });
+
+  it("sends every route to the function with the 2.0 payload", () => {
+    template.resourceCountIs("AWS::ApiGatewayV2::Integration", 1);
+    template.hasResourceProperties("AWS::ApiGatewayV2::Integration", {
+      IntegrationType: "AWS_PROXY",
+      PayloadFormatVersion: "2.0",
+    });
+  });
+
+  it("throttles its stage and writes an access log line per request", () => {
+    template.resourceCountIs("AWS::ApiGatewayV2::Stage", 1);
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      StageName: "$default",
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      AccessLogSettings: {
+        DestinationArn: { "Fn::GetAtt": [Match.anyValue(), "Arn"] },
+        Format: Match.stringLikeRegexp("\\$context\\.requestId"),
+      },
+    });
+  });
+
+  it("outputs its URL, and each cluster's and secret's ARN", () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(render(template, outputs.ApiUrl?.Value)).toMatch(
+      /^https:\/\/.+\.execute-api\.us-east-1\.amazonaws\.com\/$/,
+    );
+    for (const [i, shard] of stack.shards.entries()) {
+      expect(render(template, outputs[`Shard${shard.shardId}ClusterArn`]?.Value)).toBe(clusterArns[i]);
+      expect(render(template, outputs[`Shard${shard.shardId}SecretArn`]?.Value)).toBe(secretArns[i]);
+    }
+  });
+});
+
+describe("least privilege", () => {
+  const statements = policyStatements(template);
+
+  it("grants no wildcard action or resource anywhere in the stack", () => {
+    for (const { policy, statement } of statements) {
+      for (const action of asArray(statement.Action)) expect(action, policy).not.toContain("*");
+      for (const resource of asArray(statement.Resource))
+        expect(render(template, resource), policy).not.toContain("*");
+    }
+  });
+
+  it("attaches no AWS managed policy to any role", () => {
+    template.allResourcesProperties("AWS::IAM::Role", { ManagedPolicyArns: Match.absent() });
+  });
+
+  it("lets the function use the Data API on exactly the three clusters and read exactly their secrets", () => {
+    const roleId = fn.Properties.Role["Fn::GetAtt"][0] as string;
+    const own = statements.filter(({ roles }) => JSON.stringify(roles).includes(`"${roleId}"`));
+    const resourcesOf = (service: string) =>
+      new Set(
+        own
+          .filter(({ statement }) => asArray(statement.Action).every((a) => a.startsWith(`${service}:`)))
+          .flatMap(({ statement }) => asArray(statement.Resource))
+          // A secret grant may end in Secrets Manager's six-character suffix wildcard, which is not `*`.
+          .map((resource) => render(template, resource).replace(/-\?{6}$/, "")),
+      );
+    expect(resourcesOf("rds-data")).toEqual(new Set(clusterArns));
+    expect(resourcesOf("secretsmanager")).toEqual(new Set(secretArns));
+    expect(resourcesOf("logs")).toEqual(new Set([`${fn.Properties.LoggingConfig.LogGroup.Ref}.Arn`]));
+    const services = new Set(
+      own.flatMap(({ statement }) => asArray(statement.Action).map((a) => a.split(":")[0])),
+    );
+    expect(services).toEqual(new Set(["rds-data", "secretsmanager", "logs"]));
+  });
+
+  it("lets each schema statement run ExecuteStatement on its own cluster and read its own secret, nothing else", () => {
+    const schema = statements.filter(({ policy }) => policy.includes("CustomResourcePolicy"));
+    const granted = schema.map(({ statement }) => [
+      asArray(statement.Action).join(","),
+      asArray(statement.Resource)
+        .map((r) => render(template, r))
+        .join(","),
+    ]);
+    expect(granted.sort()).toEqual(
+      [
+        ...clusterArns.map((arn) => ["rds-data:ExecuteStatement", arn]),
+        ...secretArns.map((arn) => ["secretsmanager:GetSecretValue", arn]),
+      ].sort(),
+    );
+  });
+});

@@ -1,0 +1,197 @@
+import { DatabaseErrorException, ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import type { ListQuery, ListResult, ShardedTable } from "../../functions/core/sharded-table.js";
+import { ARN_1, ARN_2, ARN_3, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
+import { boundParams, calledArns, mockDataApi, seededTable, statements } from "../helpers/unit-data-api.js";
+
+const mock = mockDataApi();
+beforeEach(() => {
+  mock.reset();
+});
+afterAll(() => {
+  mock.restore();
+});
+
+/** The bound parameters each called shard received, by resourceArn. */
+function paramsByArn(): Map<string | undefined, Record<string, number | string | undefined>> {
+  return new Map(statements(mock).map((s) => [s.resourceArn, boundParams(s)] as const));
+}
+
+/** Follows `next` until the last page, the way a client would; fails instead of looping forever. */
+async function walk(table: ShardedTable, query: Omit<ListQuery, "after">): Promise<ListResult[]> {
+  const pages: ListResult[] = [];
+  let after: number | undefined;
+  do {
+    const page = await table.list(after === undefined ? query : { ...query, after });
+    pages.push(page);
+    if (page.next !== null && after !== undefined && page.next <= after) {
+      throw new Error("cursor went backwards");
+    }
+    after = page.next ?? undefined;
+    if (pages.length > 200) throw new Error("the walk did not end");
+  } while (after !== undefined);
+  return pages;
+}
+
+describe("pushing the query down to the shards", () => {
+  it("asks every shard for its own ranges and limit + 1 rows when the query has no bounds", async () => {
+    const { table } = seededTable(mock);
+    await table.list({ limit: 25 });
+    expect(paramsByArn()).toEqual(
+      new Map([
+        [ARN_1, { lo0: 1, hi0: 10, lo1: 31, hi1: 40, limit: 26 }],
+        [ARN_2, { lo0: 11, hi0: 20, lo1: 41, hi1: 50, limit: 26 }],
+        [ARN_3, { lo0: 21, hi0: 30, lo1: 51, hi1: 60, limit: 26 }],
+      ]),
+    );
+  });
+
+  it("clips each shard's ranges to from and to", async () => {
+    const { table } = seededTable(mock);
+    const result = await table.list({ limit: 100, from: 5, to: 35 });
+    expect(paramsByArn()).toEqual(
+      new Map([
+        [ARN_1, { lo0: 5, hi0: 10, lo1: 31, hi1: 35, limit: 101 }],
+        [ARN_2, { lo0: 11, hi0: 20, limit: 101 }],
+        [ARN_3, { lo0: 21, hi0: 30, limit: 101 }],
+      ]),
+    );
+    expect(result.items.map((r) => r.id)).toEqual(Array.from({ length: 31 }, (_, i) => i + 5));
+  });
+
+  it("skips the shards whose ranges cannot match, without calling them", async () => {
+    const { table } = seededTable(mock);
+    const result = await table.list({ limit: 100, from: 11, to: 20 });
+    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 1);
+    expect(mock).toHaveReceivedCommandWith(ExecuteStatementCommand, { resourceArn: ARN_2 });
+    expect(mock.commandCalls(ExecuteStatementCommand, { resourceArn: ARN_1 })).toHaveLength(0);
+    expect(mock.commandCalls(ExecuteStatementCommand, { resourceArn: ARN_3 })).toHaveLength(0);
+    expect(result.shards).toEqual([
+      { shard: 1, status: "skipped" },
+      { shard: 2, status: "ok", count: 10, ms: expect.any(Number) },
+      { shard: 3, status: "skipped" },
+    ]);
+    expect(result.items.map((r) => r.id)).toEqual(seedIdsOf(2).slice(0, 10));
+  });
+
+  it("reads a single id when from equals to, calling only its owner", async () => {
+    const { table } = seededTable(mock);
+    const result = await table.list({ limit: 100, from: 45, to: 45 });
+    expect(calledArns(mock)).toEqual([ARN_2]);
+    expect(paramsByArn().get(ARN_2)).toEqual({ lo0: 45, hi0: 45, limit: 101 });
+    expect(result.items).toEqual([{ id: 45, name: "Test 45" }]);
+  });
+
+  it("turns after into an exclusive lower bound", async () => {
+    const { table } = seededTable(mock);
+    const result = await table.list({ limit: 100, after: 35 });
+    expect(paramsByArn()).toEqual(
+      new Map([
+        [ARN_1, { lo0: 36, hi0: 40, limit: 101 }],
+        [ARN_2, { lo0: 41, hi0: 50, limit: 101 }],
+        [ARN_3, { lo0: 51, hi0: 60, limit: 101 }],
+      ]),
+    );
+    expect(result.items[0]?.id).toBe(36);
+    expect(result.items).toHaveLength(25);
+  });
+
+  it("uses the larger of from and after + 1 as the lower bound", async () => {
+    const { table } = seededTable(mock);
+    await table.list({ limit: 10, from: 3, after: 7 });
+    expect(paramsByArn().get(ARN_1)).toMatchObject({ lo0: 8, hi0: 10 });
+    mock.resetHistory();
+    await table.list({ limit: 10, from: 9, after: 2 });
+    expect(paramsByArn().get(ARN_1)).toMatchObject({ lo0: 9, hi0: 10 });
+  });
+
+  it.each([
+    ["after is the last id", { after: 60 }],
+    ["after is far beyond the last id", { after: 2_147_483_647 }],
+    ["from is beyond the last id", { from: 61 }],
+    ["to is below the first id", { to: 0 }],
+    ["from and to fall in no range", { from: -100, to: -1 }],
+    ["after passes to", { after: 30, to: 30 }],
+  ])("calls no shard and returns an empty last page when %s", async (_what, bounds) => {
+    const { table } = seededTable(mock);
+    const result = await table.list({ limit: 10, ...bounds });
+    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+    expect(result).toEqual({
+      items: [],
+      next: null,
+      partial: false,
+      shards: [
+        { shard: 1, status: "skipped" },
+        { shard: 2, status: "skipped" },
+        { shard: 3, status: "skipped" },
+      ],
+    });
+  });
+
+  it("asks for two rows and returns one with a cursor when limit is 1", async () => {
+    const { table } = seededTable(mock);
+    const result = await table.list({ limit: 1 });
+    expect(result.items).toEqual([{ id: 1, name: "Test 1" }]);
+    expect(result.next).toBe(1);
+    expect([...paramsByArn().values()].map((p) => p.limit)).toEqual([2, 2, 2]);
+  });
+
+  it("has no cursor on a page that ends exactly at the last id", async () => {
+    const { table } = seededTable(mock);
+    const result = await table.list({ limit: 10, after: 50 });
+    expect(result.items.map((r) => r.id)).toEqual([51, 52, 53, 54, 55, 56, 57, 58, 59, 60]);
+    expect(result.next).toBeNull();
+  });
+});
+
+describe("walking the table page by page", () => {
+  it.each([1, 3, 7, 10, 20, 59, 60, 61, 1000])(
+    "visits every id exactly once, in order, with limit %i",
+    async (limit) => {
+      const { table } = seededTable(mock);
+      const pages = await walk(table, { limit });
+      const visited = pages.flatMap((p) => p.items.map((r) => r.id));
+      expect(visited).toEqual(SEED_ROWS.map((r) => r.id));
+      expect(pages).toHaveLength(Math.max(1, Math.ceil(60 / limit)));
+      expect(pages.every((p) => p.items.length <= limit && !p.partial)).toBe(true);
+      expect(pages.at(-1)?.next).toBeNull();
+    },
+  );
+
+  it("visits exactly the ids between from and to", async () => {
+    const { table } = seededTable(mock);
+    const pages = await walk(table, { limit: 4, from: 15, to: 45 });
+    const expected = Array.from({ length: 31 }, (_, i) => i + 15);
+    expect(pages.flatMap((p) => p.items.map((r) => r.id))).toEqual(expected);
+  });
+
+  it("still ends when one shard fails, missing only that shard's rows", async () => {
+    const { table } = seededTable(mock);
+    mock
+      .on(ExecuteStatementCommand, { resourceArn: ARN_2 })
+      .rejects(new DatabaseErrorException({ message: "relation does not exist", $metadata: {} }));
+    const pages = await walk(table, { limit: 7 });
+    const failing = new Set(seedIdsOf(2));
+    expect(pages.flatMap((p) => p.items.map((r) => r.id))).toEqual(
+      SEED_ROWS.map((r) => r.id).filter((id) => !failing.has(id)),
+    );
+    // Shard 2 is called (and fails) until the cursor passes its last range (50); after that it is skipped.
+    const statusOf2 = pages.map((p) => p.shards.find((s) => s.shard === 2)?.status);
+    expect(new Set(statusOf2)).toEqual(new Set(["error", "skipped"]));
+    expect(pages.map((p) => p.partial)).toEqual(statusOf2.map((s) => s === "error"));
+    expect(pages.at(-1)?.next).toBeNull();
+  });
+
+  it("reads the shards afresh for every page, so the cursor survives changes made between pages", async () => {
+    const { table, stores } = seededTable(mock);
+    const first = await table.list({ limit: 10 });
+    expect(first.next).toBe(10);
+    stores.get(1)?.delete(3);
+    stores.get(1)?.set(35, "renamed");
+    const second = await table.list({ limit: 10, after: first.next ?? undefined });
+    expect(second.items.map((r) => r.id)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+    const rest = await walk(table, { limit: 100 });
+    expect(rest[0]?.items.find((r) => r.id === 35)?.name).toBe("renamed");
+    expect(rest[0]?.items.some((r) => r.id === 3)).toBe(false);
+  });
+});

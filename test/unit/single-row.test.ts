@@ -1,0 +1,286 @@
+import {
+  DatabaseResumingException,
+  ExecuteStatementCommand,
+  ServiceUnavailableError,
+} from "@aws-sdk/client-rds-data";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { ClientError, ShardUnavailableError } from "../../functions/core/errors.js";
+import { ShardedTable } from "../../functions/core/sharded-table.js";
+import { ARN_1, ARN_2, ARN_3, SHARD_ARNS } from "../helpers/fixtures.js";
+import {
+  boundParams,
+  calledArns,
+  hang,
+  mockDataApi,
+  onlyStatement,
+  seededTable,
+} from "../helpers/unit-data-api.js";
+
+const mock = mockDataApi();
+beforeEach(() => {
+  mock.reset();
+});
+afterAll(() => {
+  mock.restore();
+});
+
+const onShard = (resourceArn: string) => mock.on(ExecuteStatementCommand, { resourceArn });
+const resuming = () => new DatabaseResumingException({ message: "cluster is resuming", $metadata: {} });
+const HOSTILE = 'Robert\'); DROP TABLE data_1;-- "quoted" :id';
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("ShardedTable.get", () => {
+  it.each([
+    [1, 1],
+    [10, 1],
+    [11, 2],
+    [20, 2],
+    [21, 3],
+    [30, 3],
+    [31, 1],
+    [40, 1],
+    [41, 2],
+    [50, 2],
+    [51, 3],
+    [60, 3],
+  ])("reads id %i from shard %i only", async (id, shard) => {
+    const { table } = seededTable(mock);
+    const result = await table.get(id);
+    expect(result).toEqual({
+      item: { id, name: `Test ${id}` },
+      shard,
+      shards: [{ shard, status: "ok", count: 1, ms: expect.any(Number) }],
+    });
+    expect(calledArns(mock)).toEqual([SHARD_ARNS[shard]]);
+    const st = onlyStatement(mock);
+    expect(st.sql).toBe('SELECT id, name FROM "data_1" WHERE id = :id');
+    expect(boundParams(st)).toEqual({ id });
+  });
+
+  it("reads from the configured table name", async () => {
+    const { table } = seededTable(mock, { TABLE_NAME: "Data_2" });
+    await table.get(1);
+    expect(onlyStatement(mock).sql).toBe('SELECT id, name FROM "Data_2" WHERE id = :id');
+  });
+
+  it("returns no item when the owning shard has no such row", async () => {
+    const { table, stores } = seededTable(mock);
+    stores.get(2)?.delete(15);
+    const result = await table.get(15);
+    expect(result).toEqual({
+      item: null,
+      shard: 2,
+      shards: [{ shard: 2, status: "ok", count: 0, ms: expect.any(Number) }],
+    });
+  });
+
+  it("ignores a row for another id that the shard returned by mistake", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_2).resolves({ records: [[{ longValue: 16 }, { stringValue: "Test 16" }]] });
+    expect((await table.get(15)).item).toBeNull();
+  });
+
+  const OUTSIDE = [61, 0, -1, 1000, -2_147_483_648];
+  it.each(OUTSIDE)("throws a 404 ClientError for id %i, outside the map, without a call", async (id) => {
+    const { table } = seededTable(mock);
+    const err = await rejection(table.get(id));
+    expect(err).toBeInstanceOf(ClientError);
+    const message = `id ${id} is outside every shard's range`;
+    expect(err).toMatchObject({ status: 404, code: "id_out_of_range", message });
+    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+  });
+
+  it("returns no item and the shard's error when the owning shard fails", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_3).rejects(resuming());
+    const result = await table.get(55);
+    expect(result).toEqual({
+      item: null,
+      shard: 3,
+      shards: [{ shard: 3, status: "error", error: "DatabaseResumingException", ms: expect.any(Number) }],
+    });
+  });
+
+  it("returns no item and a timeout when the owning shard hangs", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "30" });
+    onShard(ARN_1).callsFake(hang);
+    const result = await table.get(5);
+    expect(result.item).toBeNull();
+    expect(result.shards).toEqual([{ shard: 1, status: "timeout", ms: expect.any(Number) }]);
+  });
+
+  it("reports a malformed answer as an error", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_1).resolves({});
+    expect((await table.get(5)).shards[0]).toMatchObject({ status: "error", error: "MalformedResultError" });
+  });
+});
+
+describe("ShardedTable.create", () => {
+  it("inserts on the owning shard only, with every value bound as a parameter", async () => {
+    const { table, stores } = seededTable(mock);
+    stores.get(2)?.delete(45);
+    const result = await table.create({ id: 45, name: HOSTILE });
+    expect(result).toEqual({ item: { id: 45, name: HOSTILE }, shard: 2 });
+    expect(calledArns(mock)).toEqual([ARN_2]);
+    const st = onlyStatement(mock);
+    expect(st.sql).toBe('INSERT INTO "data_1" (id, name) VALUES (:id, :name) ON CONFLICT (id) DO NOTHING');
+    expect(st.sql).not.toContain("Robert");
+    expect(st.sql).not.toContain("45");
+    expect(st.parameters).toEqual([
+      { name: "id", value: { longValue: 45 } },
+      { name: "name", value: { stringValue: HOSTILE } },
+    ]);
+    expect(stores.get(2)?.get(45)).toBe(HOSTILE);
+  });
+
+  it("throws a 409 ClientError when the shard reports no row inserted", async () => {
+    const { table } = seededTable(mock);
+    const err = await rejection(table.create({ id: 5, name: "again" }));
+    expect(err).toBeInstanceOf(ClientError);
+    expect(err).toMatchObject({ status: 409, code: "duplicate_id", message: "id 5 already exists" });
+    expect(calledArns(mock)).toEqual([ARN_1]);
+  });
+
+  it("throws a 409 when numberOfRecordsUpdated is 0 in a bare answer", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_3).resolves({ numberOfRecordsUpdated: 0 });
+    await expect(table.create({ id: 59, name: "x" })).rejects.toMatchObject({ status: 409 });
+  });
+
+  it.each([61, 0, -7])("throws a 422 ClientError for id %i, outside the map, without a call", async (id) => {
+    const { table } = seededTable(mock);
+    const err = await rejection(table.create({ id, name: "x" }));
+    expect(err).toBeInstanceOf(ClientError);
+    expect(err).toMatchObject({ status: 422, code: "id_out_of_range" });
+    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+  });
+
+  it("throws ShardUnavailableError naming the shard and the error when the shard fails", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_2).rejects(resuming());
+    const err = await rejection(table.create({ id: 12, name: "x" }));
+    expect(err).toBeInstanceOf(ShardUnavailableError);
+    expect(err).toMatchObject({
+      shard: 2,
+      reason: "DatabaseResumingException",
+      message: "shard 2 is unavailable: DatabaseResumingException",
+    });
+  });
+
+  it("throws ShardUnavailableError with reason timeout when the shard hangs", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "30" });
+    onShard(ARN_2).callsFake(hang);
+    const err = await rejection(table.create({ id: 12, name: "x" }));
+    expect(err).toBeInstanceOf(ShardUnavailableError);
+    expect(err).toMatchObject({ shard: 2, reason: "timeout" });
+  });
+
+  it("sends writes through the write client, which makes a single attempt, and reads through the read client", async () => {
+    const { table, clients, stores } = seededTable(mock);
+    stores.get(1)?.delete(1);
+    await table.create({ id: 1, name: "x" });
+    await table.get(1);
+    expect(mock.call(0).thisValue).toBe(clients.write.get(1));
+    expect(mock.call(1).thisValue).toBe(clients.read.get(1));
+    expect(await clients.write.get(1)?.config.maxAttempts()).toBe(1);
+    expect(await clients.read.get(1)?.config.maxAttempts()).toBe(2);
+  });
+});
+
+describe("ShardedTable.replace", () => {
+  it("updates the row on the owning shard only, with bound parameters", async () => {
+    const { table, stores } = seededTable(mock);
+    const result = await table.replace(33, HOSTILE);
+    expect(result).toEqual({ item: { id: 33, name: HOSTILE }, shard: 1 });
+    expect(calledArns(mock)).toEqual([ARN_1]);
+    const st = onlyStatement(mock);
+    expect(st.sql).toBe('UPDATE "data_1" SET name = :name WHERE id = :id');
+    expect(st.sql).not.toContain("Robert");
+    expect(boundParams(st)).toEqual({ id: 33, name: HOSTILE });
+    expect(stores.get(1)?.get(33)).toBe(HOSTILE);
+  });
+
+  it("throws a 404 ClientError when no row has the id", async () => {
+    const { table, stores } = seededTable(mock);
+    stores.get(3)?.delete(25);
+    await expect(table.replace(25, "x")).rejects.toMatchObject({
+      status: 404,
+      code: "not_found",
+      message: "id 25 does not exist",
+    });
+  });
+
+  it("throws a 422 ClientError for an id outside the map, without a call", async () => {
+    const { table } = seededTable(mock);
+    await expect(table.replace(61, "x")).rejects.toMatchObject({ status: 422, code: "id_out_of_range" });
+    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+  });
+
+  it("throws ShardUnavailableError on an error or a timeout", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "30" });
+    onShard(ARN_1).rejects(new ServiceUnavailableError({ message: "x", $metadata: {} }));
+    onShard(ARN_3).callsFake(hang);
+    const unavailable = { shard: 1, reason: "ServiceUnavailableError" };
+    await expect(table.replace(1, "x")).rejects.toMatchObject(unavailable);
+    await expect(table.replace(21, "x")).rejects.toMatchObject({ shard: 3, reason: "timeout" });
+    await expect(table.replace(21, "x")).rejects.toBeInstanceOf(ShardUnavailableError);
+  });
+});
+
+describe("ShardedTable.remove", () => {
+  it("deletes the row on the owning shard only", async () => {
+    const { table, stores } = seededTable(mock);
+    expect(await table.remove(60)).toEqual({ shard: 3 });
+    expect(calledArns(mock)).toEqual([ARN_3]);
+    const st = onlyStatement(mock);
+    expect(st.sql).toBe('DELETE FROM "data_1" WHERE id = :id');
+    expect(boundParams(st)).toEqual({ id: 60 });
+    expect(stores.get(3)?.has(60)).toBe(false);
+  });
+
+  it("throws a 404 ClientError when no row has the id", async () => {
+    const { table } = seededTable(mock);
+    await table.remove(60);
+    await expect(table.remove(60)).rejects.toMatchObject({ status: 404, code: "not_found" });
+  });
+
+  it("throws a 422 ClientError for an id outside the map, without a call", async () => {
+    const { table } = seededTable(mock);
+    await expect(table.remove(0)).rejects.toMatchObject({ status: 422, code: "id_out_of_range" });
+    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+  });
+
+  it("throws ShardUnavailableError when the shard fails", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_2).rejects(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
+    await expect(table.remove(11)).rejects.toMatchObject({ shard: 2, reason: "ECONNREFUSED" });
+  });
+});
+
+describe("a table whose wiring is inconsistent", () => {
+  it("fails loudly when a shard has no client", async () => {
+    const { config, clients } = seededTable(mock);
+    const read = new Map(clients.read);
+    read.delete(2);
+    const table = new ShardedTable({ config, clients: { read, write: clients.write } });
+    await expect(table.list({ limit: 10 })).rejects.toThrow("no read client for shard 2");
+  });
+
+  it("fails loudly when the map names a shard the config does not", async () => {
+    const { config, clients } = seededTable(mock);
+    const table = new ShardedTable({
+      config: { ...config, shards: config.shards.filter((s) => s.id !== 2) },
+      clients,
+    });
+    await expect(table.get(15)).rejects.toThrow("shard 2 is in the map but not configured");
+  });
+});

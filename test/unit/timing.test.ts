@@ -1,0 +1,184 @@
+import { ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ShardTimeoutError } from "../../functions/core/errors.js";
+import { ARN_1, ARN_2, ARN_3, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
+import {
+  abortSignals,
+  answerAfter,
+  answerFrom,
+  calledArns,
+  hang,
+  mockDataApi,
+  seededTable,
+} from "../helpers/unit-data-api.js";
+
+const mock = mockDataApi();
+beforeEach(() => {
+  mock.reset();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+afterAll(() => {
+  mock.restore();
+});
+
+const onShard = (resourceArn: string) => mock.on(ExecuteStatementCommand, { resourceArn });
+
+/** The abort signal `send` received for the shard behind `arn`. */
+function signalFor(arn: string): AbortSignal {
+  const index = calledArns(mock).indexOf(arn);
+  const signal = abortSignals(mock)[index];
+  if (!signal) throw new Error(`no abort signal was passed for ${arn}`);
+  return signal;
+}
+
+describe("per-shard deadlines", () => {
+  it("answers when a hung shard's timeout fires, not later, with the healthy shards' rows", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "50" });
+    onShard(ARN_2).callsFake(hang);
+
+    const started = performance.now();
+    const result = await table.list({ limit: 100 });
+    const elapsed = performance.now() - started;
+
+    expect(elapsed).toBeGreaterThanOrEqual(40);
+    expect(elapsed).toBeLessThan(50 + 200);
+    const missing = new Set(seedIdsOf(2));
+    expect(result.items).toEqual(SEED_ROWS.filter((r) => !missing.has(r.id)));
+    expect(result.partial).toBe(true);
+    const report = result.shards[1];
+    expect(report).toEqual({ shard: 2, status: "timeout", ms: expect.any(Number) });
+    expect(report?.status === "timeout" && report.ms).toBeGreaterThanOrEqual(40);
+  });
+
+  it("waits for a slow shard that answers inside its timeout", async () => {
+    const { table, stores } = seededTable(mock, { SHARD_TIMEOUT_MS: "1000" });
+    onShard(ARN_3).callsFake(answerAfter(stores.get(3), 30));
+    const result = await table.list({ limit: 100 });
+    expect(result.items).toEqual(SEED_ROWS);
+    expect(result.partial).toBe(false);
+    expect(result.shards[2]).toMatchObject({ shard: 3, status: "ok", count: 20 });
+  });
+
+  it("runs the shards in parallel, so three slow shards cost one delay, not three", async () => {
+    const { table, stores } = seededTable(mock, { SHARD_TIMEOUT_MS: "1000" });
+    onShard(ARN_1).callsFake(answerAfter(stores.get(1), 80));
+    onShard(ARN_2).callsFake(answerAfter(stores.get(2), 80));
+    onShard(ARN_3).callsFake(answerAfter(stores.get(3), 80));
+    const started = performance.now();
+    const result = await table.list({ limit: 100 });
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(result.items).toHaveLength(60);
+  });
+
+  it("aborts the signal handed to send when the shard times out, with a ShardTimeoutError as reason", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "50" });
+    onShard(ARN_2).callsFake(hang);
+    await table.list({ limit: 100 });
+
+    expect(abortSignals(mock)).toHaveLength(3);
+    const hung = signalFor(ARN_2);
+    expect(hung.aborted).toBe(true);
+    expect(hung.reason).toBeInstanceOf(ShardTimeoutError);
+    expect(hung.reason).toMatchObject({ shard: 2, timeoutMs: 50 });
+    expect(hung.reason.message).toBe("shard 2 did not answer within 50 ms");
+    expect(signalFor(ARN_1).aborted).toBe(false);
+    expect(signalFor(ARN_3).aborted).toBe(false);
+  });
+
+  it("reports a timeout, not an error, when the call rejects because its signal was aborted", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "50" });
+    const aborted = Object.assign(new Error("Request aborted"), { name: "AbortError" });
+    onShard(ARN_2).callsFake(() => {
+      const signal = abortSignals(mock).at(-1);
+      return new Promise((_, reject) => {
+        signal?.addEventListener("abort", () => reject(aborted));
+      });
+    });
+    const result = await table.list({ limit: 100 });
+    expect(result.shards[1]).toEqual({ shard: 2, status: "timeout", ms: expect.any(Number) });
+    expect(result.items).toHaveLength(40);
+  });
+
+  it("gives every shard call the default 2 s deadline", async () => {
+    vi.useFakeTimers();
+    const { table } = seededTable(mock);
+    onShard(ARN_1).callsFake(hang);
+    let settled = false;
+    const pending = table.list({ limit: 100 }).then((r) => {
+      settled = true;
+      return r;
+    });
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(settled).toBe(true);
+    const result = await pending;
+    expect(result.shards[0]).toMatchObject({ shard: 1, status: "timeout" });
+    expect(result.items).toHaveLength(40);
+  });
+
+  it("leaves no timer pending once every shard has answered", async () => {
+    vi.useFakeTimers();
+    const { table } = seededTable(mock);
+    await table.list({ limit: 100 });
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("measures each shard's ms with the injected clock", async () => {
+    let t = 1000;
+    const { table, stores } = seededTable(mock, {}, () => t);
+    const store1 = stores.get(1) ?? new Map();
+    onShard(ARN_1).callsFake((input) => {
+      t += 25;
+      return answerFrom(store1)(input);
+    });
+    const result = await table.list({ limit: 100, to: 10 });
+    expect(result.shards[0]).toEqual({ shard: 1, status: "ok", count: 10, ms: 25 });
+  });
+});
+
+describe("the Lambda's remaining time", () => {
+  it("caps the shard timeout at the remaining time minus DEADLINE_MARGIN_MS", async () => {
+    const { table } = seededTable(mock, { DEADLINE_MARGIN_MS: "250" });
+    onShard(ARN_2).callsFake(hang);
+    const started = performance.now();
+    const result = await table.list({ limit: 100 }, { remainingMs: 330 });
+    const elapsed = performance.now() - started;
+
+    expect(signalFor(ARN_2).reason).toMatchObject({ timeoutMs: 80 });
+    expect(elapsed).toBeLessThan(330 - 100);
+    expect(result.shards[1]).toMatchObject({ shard: 2, status: "timeout" });
+    expect(result.items).toHaveLength(40);
+  });
+
+  it("leaves the configured timeout alone when there is time to spare", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "40" });
+    onShard(ARN_3).callsFake(hang);
+    await table.list({ limit: 100 }, { remainingMs: 60_000 });
+    expect(signalFor(ARN_3).reason).toMatchObject({ timeoutMs: 40 });
+  });
+
+  it("still gives each shard 1 ms when the margin has already eaten the remaining time", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_1).callsFake(hang);
+    const result = await table.list({ limit: 100 }, { remainingMs: 100 });
+    expect(signalFor(ARN_1).reason).toMatchObject({ timeoutMs: 1 });
+    expect(result.shards[0]).toMatchObject({ status: "timeout" });
+  });
+
+  it("caps the deadline of single-row reads and writes too", async () => {
+    const { table } = seededTable(mock, { DEADLINE_MARGIN_MS: "100" });
+    mock.on(ExecuteStatementCommand).callsFake(hang);
+    const got = await table.get(5, { remainingMs: 130 });
+    expect(got.shards).toEqual([{ shard: 1, status: "timeout", ms: expect.any(Number) }]);
+    await expect(table.remove(5, { remainingMs: 130 })).rejects.toMatchObject({
+      name: "ShardUnavailableError",
+      reason: "timeout",
+    });
+    expect(abortSignals(mock).map((s) => (s?.reason as ShardTimeoutError | undefined)?.timeoutMs)).toEqual([
+      30, 30,
+    ]);
+  });
+});
