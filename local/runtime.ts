@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { App, AppDeps } from "../functions/app.js";
 import { composeApp } from "../functions/compose.js";
+import { ConfigError } from "../functions/core/errors.js";
 import {
   createShardMap,
   DEFAULT_SHARD_RANGES,
@@ -32,6 +33,11 @@ export interface LocalRuntimeOptions {
   readonly observe?: AppDeps["observe"];
   /** Extra environment for the app, e.g. DEADLINE_MARGIN_MS. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Preferred Data API port of each shard (`npm start` uses 4101, 4102, … so `events/env.json` works for
+   * `sam local invoke`); a port already taken falls back to a free one. Unset: always a free port.
+   */
+  readonly dataApiPort?: (shard: number) => number;
 }
 
 export interface LocalShard {
@@ -66,6 +72,8 @@ function ensureLocalCredentials(): void {
   process.env.AWS_ACCESS_KEY_ID ??= "local";
   process.env.AWS_SECRET_ACCESS_KEY ??= "local";
   process.env.AWS_REGION ??= "us-east-1";
+  // Locally Node 20 is fine; the deployed function runs on Node 22+, where the SDK does not warn.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
 /**
@@ -89,16 +97,26 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       postgres = started;
     }
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
+    for (const shard of opts.faults?.keys() ?? []) {
+      if (!map.rangesOf(shard)) throw new ConfigError(`SHARD_FAULTS: there is no shard ${shard}`);
+    }
     const databases = await createShardDatabases(postgres, map, { prefix });
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
         const database = databases.find((d) => d.shard === id)?.database;
         if (!database) throw new Error(`no database was created for shard ${id}`);
         const arns = localArns(id);
-        const endpoint = await startDataApiEndpoint({
-          postgres,
-          clusters: [{ ...arns, database }],
-          ...(opts.faults?.has(id) ? { fault: opts.faults.get(id) } : {}),
+        const start = (port: number) =>
+          startDataApiEndpoint({
+            postgres,
+            clusters: [{ ...arns, database }],
+            port,
+            ...(opts.faults?.has(id) ? { fault: opts.faults.get(id) } : {}),
+          });
+        const preferred = opts.dataApiPort?.(id) ?? 0;
+        const endpoint = await start(preferred).catch((err: unknown) => {
+          if (preferred !== 0 && (err as NodeJS.ErrnoException).code === "EADDRINUSE") return start(0);
+          throw err;
         });
         cleanup.push(() => endpoint.stop());
         return { id, ranges, database, resourceArn: arns.resourceArn, endpoint };

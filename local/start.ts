@@ -22,6 +22,9 @@ async function main(): Promise<void> {
     port,
     faults,
     logger,
+    // Fixed names and ports, so `events/env.json` points `sam local invoke` at this runtime.
+    prefix: "local",
+    dataApiPort: (shard) => 4100 + shard,
     ...(timeout ? { env: { SHARD_TIMEOUT_MS: timeout } } : {}),
   });
   const ms = Math.round(performance.now() - began);
@@ -35,6 +38,9 @@ async function main(): Promise<void> {
       return `  shard ${s.id}  ids ${ranges.padEnd(14)} ${s.endpoint.url}  db ${s.database}${fault}`;
     }),
     "",
+    ...(runtime.shards.every((s) => s.endpoint.port === 4100 + s.id)
+      ? []
+      : ["Note: a Data API port of 4101-4103 was taken, so events/env.json does not match this run.", ""]),
     `Shard timeout: ${timeout || 2000} ms`,
     "Try:",
     `  curl -s ${runtime.url}/data`,

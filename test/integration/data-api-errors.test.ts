@@ -175,7 +175,7 @@ describe("transactions", () => {
 
   it("refuses a second call on a transaction while one is running", async () => {
     const transactionId = await begin();
-    const slow = execute("SELECT pg_sleep(0.3)", { transactionId });
+    const slow = execute("SELECT 1 FROM pg_sleep(0.3)", { transactionId });
     await new Promise((resolve) => setTimeout(resolve, 50));
     const error = await execute("SELECT 1", { transactionId }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BadRequestException);

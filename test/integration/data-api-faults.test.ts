@@ -109,7 +109,10 @@ describe("down", () => {
     expect((await select()).records).toEqual(SEEDED);
     await shards.endpoint.setFault({ mode: "down" });
     expect(await refused(port)).toBe(true);
-    const error = (await select().catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    // A fresh client: a pooled keep-alive socket of the old listener would fail with ECONNRESET instead.
+    const fresh = dataApiClient(url);
+    const error = (await select(fresh).catch((e: unknown) => e)) as NodeJS.ErrnoException;
+    fresh.destroy();
     expect(error.code).toBe("ECONNREFUSED");
     await shards.endpoint.setFault(undefined);
     expect(shards.endpoint.url).toBe(url);
