@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
+import { ApiAlarms } from "./constructs/alarms.js";
 import { ShardedHttpApi } from "./constructs/api.js";
 import { ApiFunction, NODE_RUNTIME } from "./constructs/api-function.js";
 import { Network } from "./constructs/network.js";
@@ -9,6 +10,8 @@ import { type DeploySettings, dataRemovalPolicy, logRemovalPolicy } from "./cont
 import {
   databaseName,
   functionEnvironment,
+  METRICS_NAMESPACE,
+  POWERTOOLS_SERVICE_NAME,
   shardEntries,
   validateFunctionEnvironment,
 } from "./function-environment.js";
@@ -27,6 +30,7 @@ export class ShardedApiStack extends Stack {
   readonly shards: readonly ShardCluster[];
   readonly apiFunction: ApiFunction;
   readonly httpApi: ShardedHttpApi;
+  readonly alarms: ApiAlarms;
 
   constructor(scope: Construct, id: string, props: ShardedApiStackProps) {
     super(scope, id, props);
@@ -89,8 +93,11 @@ export class ShardedApiStack extends Stack {
       logRemovalPolicy: logRemoval,
     });
 
-    // Alarms go here (planned): on the Powertools metrics in METRICS_NAMESPACE (infra/function-environment.ts),
-    // e.g. partial responses and shard timeouts, and on the stage's 5xx and the function's errors.
+    this.alarms = new ApiAlarms(this, "Alarms", {
+      namespace: METRICS_NAMESPACE,
+      service: POWERTOOLS_SERVICE_NAME,
+      shardIds: this.shards.map((s) => s.shardId),
+    });
 
     new CfnOutput(this, "ApiUrl", { value: this.httpApi.url, description: "Base URL of the HTTP API" });
     for (const shard of this.shards) {

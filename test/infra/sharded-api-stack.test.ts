@@ -341,3 +341,24 @@ describe("least privilege", () => {
     );
   });
 });
+
+describe("the alarms", () => {
+  it("watch partial answers and each shard's timeouts on the metrics the function writes", () => {
+    const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm")).map((a) => a.Properties);
+    expect(alarms).toHaveLength(1 + stack.shards.length);
+    const dims = (a: { Dimensions: { Name: string; Value: string }[] }) =>
+      Object.fromEntries(a.Dimensions.map((d) => [d.Name, d.Value]));
+    const partial = alarms.find((a) => a.MetricName === "PartialResponses");
+    expect(partial).toMatchObject({
+      Namespace: env.POWERTOOLS_METRICS_NAMESPACE,
+      Statistic: "Sum",
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      TreatMissingData: "notBreaching",
+    });
+    expect(dims(partial)).toEqual({ service: env.POWERTOOLS_SERVICE_NAME });
+    const timeouts = alarms.filter((a) => a.MetricName === "ShardTimeouts").map(dims);
+    expect(timeouts).toEqual(
+      stack.shards.map((s) => ({ service: env.POWERTOOLS_SERVICE_NAME, shard: String(s.shardId) })),
+    );
+  });
+});

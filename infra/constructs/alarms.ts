@@ -1,0 +1,60 @@
+import { Duration } from "aws-cdk-lib";
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import { Construct } from "constructs";
+import { METRIC } from "../../functions/observability/metrics.js";
+
+export interface ApiAlarmsProps {
+  /** POWERTOOLS_METRICS_NAMESPACE of the function. */
+  readonly namespace: string;
+  /** POWERTOOLS_SERVICE_NAME of the function: Powertools adds it as the `service` dimension. */
+  readonly service: string;
+  readonly shardIds: readonly number[];
+  /** Partial answers or shard timeouts within one period that raise an alarm. Default: 5. */
+  readonly threshold?: number;
+  /** Default: 5 minutes. */
+  readonly period?: Duration;
+}
+
+/**
+ * Alarms on the function's own metrics (EMF, written by functions/observability/metrics.ts): too many partial
+ * answers overall, and too many timeouts of any one shard, which is how a paused, overloaded or unreachable cluster
+ * shows. No actions are attached: subscribe a topic with `alarm.addAlarmAction(...)` where one exists.
+ */
+export class ApiAlarms extends Construct {
+  readonly partialResponses: Alarm;
+  readonly shardTimeouts: ReadonlyMap<number, Alarm>;
+
+  constructor(scope: Construct, id: string, props: ApiAlarmsProps) {
+    super(scope, id);
+    const threshold = props.threshold ?? 5;
+    const period = props.period ?? Duration.minutes(5);
+    const metric = (metricName: string, dimensionsMap: Record<string, string>) =>
+      new Metric({ namespace: props.namespace, metricName, dimensionsMap, statistic: "Sum", period });
+    const alarm = (alarmId: string, m: Metric, description: string) =>
+      new Alarm(this, alarmId, {
+        metric: m,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        // No traffic is not a failure.
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+
+    this.partialResponses = alarm(
+      "PartialResponses",
+      metric(METRIC.partialResponses, { service: props.service }),
+      `${threshold}+ answers in ${period.toHumanString()} were missing at least one shard's rows`,
+    );
+    this.shardTimeouts = new Map(
+      props.shardIds.map((shard) => [
+        shard,
+        alarm(
+          `Shard${shard}Timeouts`,
+          metric(METRIC.shardTimeouts, { service: props.service, shard: String(shard) }),
+          `shard ${shard} timed out ${threshold}+ times in ${period.toHumanString()}`,
+        ),
+      ]),
+    );
+  }
+}
