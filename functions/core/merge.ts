@@ -4,6 +4,8 @@ import type { ShardMap } from "./shard-map.js";
 export interface ShardRows {
   readonly shard: number;
   readonly rows: readonly Row[];
+  /** The shard returned as many rows as it was asked for: it may hold more after its last one. */
+  readonly truncated?: boolean;
 }
 
 export interface Page {
@@ -72,11 +74,19 @@ function owned(part: ShardRows, map: ShardMap): Row[] {
 
 /**
  * Merges per-shard pages into one page of at most `limit` rows, sorted by id, without duplicates and without rows a
- * shard does not own. Each shard is asked for `limit + 1` rows, so more than `limit` merged rows means another page
- * exists: then `next` is the last returned id. A k-way merge reads only the rows it returns, where concat + sort would
- * sort all of them.
+ * shard does not own. A k-way merge reads only the rows it returns, where concat + sort would sort all of them.
+ *
+ * A truncated shard may hold rows after its last returned id that belong before other shards' later rows, so the page
+ * stops at the smallest last id of any truncated shard (`bound`). When shards are asked for `limit + 1` rows, a
+ * truncated shard alone fills the page and this is plain keyset paging; when they are asked for fewer (the Data API's
+ * 1 MiB result cap), a page may hold fewer than `limit` rows and still have a `next`.
  */
 export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: number): Page {
+  let bound = Number.POSITIVE_INFINITY;
+  for (const part of parts) {
+    const last = part.rows.at(-1);
+    if (part.truncated && last !== undefined) bound = Math.min(bound, last.id);
+  }
   const heap = new CursorHeap();
   for (const part of parts) {
     const rows = owned(part, map);
@@ -84,13 +94,14 @@ export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: nu
   }
   const items: Row[] = [];
   let last: number | undefined;
-  let more = false;
+  let full = false;
   while (heap.size > 0) {
     const cursor = heap.pop() as Cursor;
     const row = cursor.rows[cursor.index] as Row;
+    if (row.id > bound) break;
     if (row.id !== last) {
       if (items.length === limit) {
-        more = true;
+        full = true;
         break;
       }
       items.push(row);
@@ -99,5 +110,8 @@ export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: nu
     cursor.index++;
     if (cursor.index < cursor.rows.length) heap.push(cursor);
   }
-  return { items, next: more ? (last ?? null) : null };
+  if (full || (items.length === limit && bound !== Number.POSITIVE_INFINITY))
+    return { items, next: last ?? null };
+  // Every row up to `bound` is on this page: the next one starts after it.
+  return { items, next: bound === Number.POSITIVE_INFINITY ? null : bound };
 }

@@ -1,12 +1,18 @@
 import type { AppConfig, ShardConfig } from "./config.js";
 import { execute, type ShardClients } from "./data-api.js";
-import { ClientError, ShardUnavailableError } from "./errors.js";
+import { ClientError, MalformedResultError, ShardUnavailableError } from "./errors.js";
 import { mergePages, type ShardRows } from "./merge.js";
 import { isFailure, report, type ShardOutcome, type ShardReport } from "./outcome.js";
 import type { Row } from "./row.js";
 import { type Clock, callWithDeadline } from "./shard-call.js";
 import { MAX_ID, MIN_ID } from "./shard-map.js";
 import { long, parseRows, quoteIdent, type Statement, selectOne, selectRange, text } from "./sql.js";
+
+/**
+ * The most rows one shard call returns. The Data API fails a result over 1 MiB; a row is at most about 1.1 KB (255
+ * four-byte characters plus the record's framing), so 500 rows stay well under it whatever the names hold.
+ */
+export const MAX_ROWS_PER_CALL = 500;
 
 export interface ListQuery {
   readonly limit: number;
@@ -88,21 +94,25 @@ export class ShardedTable {
   /**
    * A page of rows in id order across all shards. The query's bounds and cursor are pushed down into each shard's
    * ranges; a shard left with nothing to match is not called (`skipped`). Each called shard is asked for `limit + 1`
-   * rows so the merge can tell whether another page exists.
+   * rows (at most {@link MAX_ROWS_PER_CALL}) so the merge can tell whether another page exists.
    */
   async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
     const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);
     const upper = query.to ?? MAX_ID;
+    const perCall = Math.min(query.limit + 1, MAX_ROWS_PER_CALL);
     const outcomes = await Promise.all(
       this.#config.shards.map((shard): Promise<ShardOutcome<Row[]>> => {
         const ranges = this.#config.map.clip(shard.id, lower, upper);
         if (ranges.length === 0) return Promise.resolve({ shard: shard.id, status: "skipped" });
-        const statement = selectRange(this.#config.tableName, ranges, query.limit + 1);
+        const statement = selectRange(this.#config.tableName, ranges, perCall);
         return this.#call("read", shard, statement, budget, (out) => parseRows(out.records));
       }),
     );
     const parts: ShardRows[] = [];
-    for (const o of outcomes) if (o.status === "ok") parts.push({ shard: o.shard, rows: o.value });
+    for (const o of outcomes) {
+      if (o.status === "ok")
+        parts.push({ shard: o.shard, rows: o.value, truncated: o.value.length >= perCall });
+    }
     const page = mergePages(parts, this.#config.map, query.limit);
     return {
       items: page.items,
@@ -133,13 +143,12 @@ export class ShardedTable {
 
   /** Runs a write on the owning shard and returns how many rows it changed, or throws a 503-bound error. */
   async #write(shard: ShardConfig, statement: Statement, budget: Budget): Promise<number> {
-    const outcome = await this.#call(
-      "write",
-      shard,
-      statement,
-      budget,
-      (out) => out.numberOfRecordsUpdated ?? 0,
-    );
+    const outcome = await this.#call("write", shard, statement, budget, (out) => {
+      // Without a count the shard has confirmed nothing: a 503, not a "0 rows changed" 404 or 409.
+      if (typeof out.numberOfRecordsUpdated !== "number")
+        throw new MalformedResultError("no numberOfRecordsUpdated");
+      return out.numberOfRecordsUpdated;
+    });
     switch (outcome.status) {
       case "ok":
         return outcome.value;

@@ -217,3 +217,74 @@ describe("mergePages as a k-way merge (property)", () => {
     );
   });
 });
+
+describe("mergePages with truncated shards (fewer rows per call than the page size)", () => {
+  const bigMap = createShardMap([
+    { id: 1, ranges: [[1, 1000]] },
+    { id: 2, ranges: [[1001, 2000]] },
+    { id: 3, ranges: [[2001, 3000]] },
+  ]);
+
+  it("stops the page at the smallest last id of a truncated shard, with that id as next", () => {
+    const page = mergePages(
+      [
+        { shard: 1, rows: rows(1, 2, 3), truncated: true },
+        { shard: 2, rows: rows(1001, 1002) },
+      ],
+      bigMap,
+      10,
+    );
+    expect(ids(page)).toEqual([1, 2, 3]);
+    expect(page.next).toBe(3);
+  });
+
+  it("fills the page and continues from its last row when the bound leaves more than the limit", () => {
+    const page = mergePages([{ shard: 1, rows: rows(1, 2, 3, 4), truncated: true }], bigMap, 2);
+    expect(ids(page)).toEqual([1, 2]);
+    expect(page.next).toBe(2);
+  });
+
+  it("ends with next null when no shard is truncated and everything fits", () => {
+    const page = mergePages(
+      [
+        { shard: 1, rows: rows(1, 2) },
+        { shard: 2, rows: rows(1001) },
+      ],
+      bigMap,
+      3,
+    );
+    expect(page.next).toBeNull();
+  });
+
+  it("walks any table exactly once, in order, whatever the page size and the per-call cap", () => {
+    const table = fc.uniqueArray(fc.integer({ min: 1, max: 3000 }), { maxLength: 400 });
+    fc.assert(
+      fc.property(
+        table,
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 1, max: 60 }),
+        (all, limit, cap) => {
+          const sorted = [...all].sort((a, b) => a - b);
+          const shardOf = (id: number) => bigMap.ownerOf(id) as number;
+          const visited: number[] = [];
+          let after = 0;
+          for (let page = 0; page < 10_000; page++) {
+            const perCall = Math.min(limit + 1, cap);
+            const parts = [1, 2, 3].map((shard) => {
+              const got = sorted.filter((id) => shardOf(id) === shard && id > after).slice(0, perCall);
+              return { shard, rows: rows(...got), truncated: got.length >= perCall };
+            });
+            const result = mergePages(parts, bigMap, limit);
+            expect(result.items.length).toBeLessThanOrEqual(limit);
+            visited.push(...ids(result));
+            if (result.next === null) break;
+            expect(result.next).toBeGreaterThan(after);
+            after = result.next;
+          }
+          expect(visited).toEqual(sorted);
+        },
+      ),
+      { seed: 20261126, numRuns: 200 },
+    );
+  });
+});

@@ -1,6 +1,11 @@
 import { DatabaseErrorException, ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import type { ListQuery, ListResult, ShardedTable } from "../../functions/core/sharded-table.js";
+import {
+  type ListQuery,
+  type ListResult,
+  MAX_ROWS_PER_CALL,
+  type ShardedTable,
+} from "../../functions/core/sharded-table.js";
 import { ARN_1, ARN_2, ARN_3, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
 import { boundParams, calledArns, mockDataApi, seededTable, statements } from "../helpers/unit-data-api.js";
 
@@ -193,5 +198,15 @@ describe("walking the table page by page", () => {
     const rest = await walk(table, { limit: 100 });
     expect(rest[0]?.items.find((r) => r.id === 35)?.name).toBe("renamed");
     expect(rest[0]?.items.some((r) => r.id === 3)).toBe(false);
+  });
+});
+
+describe("the per-call row cap", () => {
+  it("asks each shard for at most MAX_ROWS_PER_CALL rows however large the page, so no result nears 1 MiB", async () => {
+    const { table } = seededTable(mock);
+    await table.list({ limit: 1000 });
+    for (const input of statements(mock)) {
+      expect(input.parameters?.find((p) => p.name === "limit")?.value?.longValue).toBe(MAX_ROWS_PER_CALL);
+    }
   });
 });

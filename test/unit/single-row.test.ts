@@ -176,6 +176,14 @@ describe("ShardedTable.create", () => {
     });
   });
 
+  it("throws ShardUnavailableError when the shard answers without a count, which confirms nothing", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_2).resolves({ records: [] });
+    const err = await rejection(table.replace(12, "x"));
+    expect(err).toBeInstanceOf(ShardUnavailableError);
+    expect(err).toMatchObject({ shard: 2, reason: "MalformedResultError" });
+  });
+
   it("throws ShardUnavailableError with reason timeout when the shard hangs", async () => {
     const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "30" });
     onShard(ARN_2).callsFake(hang);
