@@ -58,3 +58,19 @@ export function ownerOfSeed(id: number): number {
 export function seedIdsOf(shard: number): number[] {
   return SEED_ROWS.map((r) => r.id).filter((id) => ownerOfSeed(id) === shard);
 }
+
+/** Every range boundary of the default map with the shard that owns it. */
+export const BOUNDARY_OWNERS: readonly (readonly [id: number, shard: number])[] = [
+  [1, 1],
+  [10, 1],
+  [11, 2],
+  [20, 2],
+  [21, 3],
+  [30, 3],
+  [31, 1],
+  [40, 1],
+  [41, 2],
+  [50, 2],
+  [51, 3],
+  [60, 3],
+];

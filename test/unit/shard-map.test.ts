@@ -7,6 +7,7 @@ import {
   MIN_ID,
   type ShardMap,
 } from "../../functions/core/shard-map.js";
+import { BOUNDARY_OWNERS } from "../helpers/fixtures.js";
 
 const defaultMap = (): ShardMap => createShardMap(DEFAULT_SHARD_RANGES);
 
@@ -58,24 +59,12 @@ describe("the default shard map", () => {
 describe("ShardMap.ownerOf", () => {
   const map = defaultMap();
 
-  it.each([
-    [0, undefined],
-    [1, 1],
-    [10, 1],
-    [11, 2],
-    [20, 2],
-    [21, 3],
-    [30, 3],
-    [31, 1],
-    [40, 1],
-    [41, 2],
-    [50, 2],
-    [51, 3],
-    [60, 3],
-    [61, undefined],
-  ])("maps id %i to shard %s at a range boundary", (id, shard) => {
-    expect(map.ownerOf(id)).toBe(shard);
-  });
+  it.each([[0, undefined], ...BOUNDARY_OWNERS, [61, undefined]])(
+    "maps id %i to shard %s at a range boundary",
+    (id, shard) => {
+      expect(map.ownerOf(id)).toBe(shard);
+    },
+  );
 
   it.each([-1, -10, MIN_ID, MAX_ID, 1000, 2 ** 40])("finds no owner for id %i outside the map", (id) => {
     expect(map.ownerOf(id)).toBeUndefined();

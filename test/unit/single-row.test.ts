@@ -6,7 +6,7 @@ import {
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { ClientError, ShardUnavailableError } from "../../functions/core/errors.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
-import { ARN_1, ARN_2, ARN_3, SHARD_ARNS } from "../helpers/fixtures.js";
+import { ARN_1, ARN_2, ARN_3, BOUNDARY_OWNERS, SHARD_ARNS } from "../helpers/fixtures.js";
 import {
   boundParams,
   calledArns,
@@ -38,20 +38,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe("ShardedTable.get", () => {
-  it.each([
-    [1, 1],
-    [10, 1],
-    [11, 2],
-    [20, 2],
-    [21, 3],
-    [30, 3],
-    [31, 1],
-    [40, 1],
-    [41, 2],
-    [50, 2],
-    [51, 3],
-    [60, 3],
-  ])("reads id %i from shard %i only", async (id, shard) => {
+  it.each(BOUNDARY_OWNERS)("reads id %i from shard %i only", async (id, shard) => {
     const { table } = seededTable(mock);
     const result = await table.get(id);
     expect(result).toEqual({
