@@ -19,11 +19,11 @@
  *   cleanup for the two cases above.
  */
 import { type ChildProcess, execFile, type StdioOptions, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { chown, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { chown, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { ConfigError } from "../functions/core/errors.js";
@@ -85,6 +85,39 @@ async function binaries(): Promise<{ initdb: string; postgres: string }> {
 }
 
 const run = promisify(execFile);
+
+/**
+ * The binaries where the server user can run them. As root the server runs as `postgres`, which cannot reach into a
+ * checkout below a private directory (a CI clone in `mktemp -d`, a home directory); then the package's `native`
+ * directory is copied once to a world-readable place in the temp directory and used from there.
+ */
+async function reachableBinaries(
+  bin: { initdb: string; postgres: string },
+  user: ServerUser,
+): Promise<{ initdb: string; postgres: string }> {
+  if (!user) return bin;
+  const canRun = (file: string) =>
+    new Promise<boolean>((resolve) => {
+      const child = spawn("test", ["-x", file], { ...user, stdio: "ignore" });
+      child.on("error", () => resolve(false));
+      child.on("exit", (code) => resolve(code === 0));
+    });
+  if (await canRun(bin.initdb)) return bin;
+  const native = dirname(dirname(bin.initdb));
+  const stamp = createHash("sha1").update(native).digest("hex").slice(0, 12);
+  const target = join(tmpdir(), `sharded-pg-bin-${stamp}`);
+  const moved = {
+    initdb: join(target, relative(native, bin.initdb)),
+    postgres: join(target, relative(native, bin.postgres)),
+  };
+  if (await canRun(moved.initdb)) return moved;
+  // Copy beside the target and rename into place, so concurrent starts never see a half-copied directory.
+  const staging = await mkdtemp(`${target}-`);
+  await run("cp", ["-a", `${native}/.`, staging]);
+  await run("chmod", ["-R", "a+rX", staging]);
+  await rename(staging, target).catch(() => rm(staging, { recursive: true, force: true }));
+  return moved;
+}
 
 /**
  * PostgreSQL refuses to run as root. As root, run it as the `postgres` user, creating that user if the machine has
@@ -216,7 +249,8 @@ async function stopPostmaster(postmaster: ChildProcess): Promise<void> {
  */
 export async function startPostgres(opts: { port?: number } = {}): Promise<PostgresServer> {
   registerHandlersOnce();
-  const [bin, user] = await Promise.all([binaries(), serverUser()]);
+  const [found, user] = await Promise.all([binaries(), serverUser()]);
+  const bin = await reachableBinaries(found, user);
   const dir = await mkdtemp(join(tmpdir(), "sharded-pg-"));
   try {
     const dataDir = join(dir, "data");

@@ -59,7 +59,7 @@ describe("the default shard map", () => {
 describe("ShardMap.ownerOf", () => {
   const map = defaultMap();
 
-  it.each([[0, undefined], ...BOUNDARY_OWNERS, [61, undefined]])(
+  it.each<readonly [number, number | undefined]>([[0, undefined], ...BOUNDARY_OWNERS, [61, undefined]])(
     "maps id %i to shard %s at a range boundary",
     (id, shard) => {
       expect(map.ownerOf(id)).toBe(shard);
