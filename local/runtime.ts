@@ -84,6 +84,10 @@ function ensureLocalCredentials(): void {
 export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   ensureLocalCredentials();
   const map = opts.map ?? createShardMap(DEFAULT_SHARD_RANGES);
+  // Before anything starts, so a typo fails at once.
+  for (const shard of opts.faults?.keys() ?? []) {
+    if (!map.rangesOf(shard)) throw new ConfigError(`SHARD_FAULTS: there is no shard ${shard}`);
+  }
   const cleanup: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
@@ -97,9 +101,6 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       postgres = started;
     }
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
-    for (const shard of opts.faults?.keys() ?? []) {
-      if (!map.rangesOf(shard)) throw new ConfigError(`SHARD_FAULTS: there is no shard ${shard}`);
-    }
     const databases = await createShardDatabases(postgres, map, { prefix });
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
@@ -134,6 +135,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       ),
       ...(opts.shardTimeoutMs === undefined ? {} : { SHARD_TIMEOUT_MS: String(opts.shardTimeoutMs) }),
       AWS_REGION: process.env.AWS_REGION ?? "us-east-1",
+      // As the stack sets them, so `npm run invoke` prints the same metrics the function writes in AWS.
+      POWERTOOLS_SERVICE_NAME: "sharded-data-api",
+      POWERTOOLS_METRICS_NAMESPACE: "ShardedDataApi",
       ...opts.env,
     };
     const logger = opts.logger ?? new Logger({ serviceName: "sharded-data-api", logLevel: "WARN" });

@@ -10,7 +10,11 @@ export type Clock = () => number;
 export function errorName(err: unknown): string {
   if (!(err instanceof Error)) return "UnknownError";
   const code = (err as { code?: unknown }).code;
-  const generic = err.name === "Error" || err.name === "TypeError";
+  // The SDK's HTTP handler renames socket errors (ECONNRESET, EPIPE, ETIMEDOUT) to TimeoutError; the code says more,
+  // and a reset connection must not read like our own deadline.
+  const renamedSocketError =
+    err.name === "TimeoutError" && typeof code === "string" && /^E[A-Z]+$/.test(code);
+  const generic = err.name === "Error" || err.name === "TypeError" || renamedSocketError;
   const name = generic && typeof code === "string" ? code : err.name;
   return /^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(name) ? name : "UnknownError";
 }

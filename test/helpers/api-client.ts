@@ -1,0 +1,131 @@
+/**
+ * A small HTTP client for the integration tests of the API: real `fetch` against a local runtime's URL, answers with
+ * their status, headers, raw text, parsed JSON body and round-trip time, plus the seed data and a paginated walk.
+ */
+import pg from "pg";
+import { expect } from "vitest";
+import type { Row } from "../../functions/core/row.js";
+import type { LocalRuntime } from "../../local/runtime.js";
+import { SEED_ROWS, seedIdsOf } from "./fixtures.js";
+
+export { SEED_ROWS, seedIdsOf };
+
+export const ALL_IDS: readonly number[] = SEED_ROWS.map((r) => r.id);
+export const SHARDS = [1, 2, 3] as const;
+
+export interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly raw: string;
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON body, inspected field by field in each test
+  readonly body: any;
+  /** Client-side round trip, request sent to body read, in milliseconds. */
+  readonly ms: number;
+}
+
+export interface RequestOptions {
+  readonly method?: string;
+  /**
+   * A string or bytes are sent as they are (bytes get no content-type from fetch); anything else is JSON-encoded and
+   * sent as `application/json` unless `headers` says otherwise.
+   */
+  readonly body?: unknown;
+  readonly headers?: Record<string, string>;
+}
+
+/** One real HTTP request against `base` (`http://127.0.0.1:port`). */
+export async function request(base: string, path: string, opts: RequestOptions = {}): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  let body: string | Uint8Array | undefined;
+  if (typeof opts.body === "string" || opts.body instanceof Uint8Array) body = opts.body;
+  else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers["content-type"] = "application/json";
+  }
+  Object.assign(headers, opts.headers);
+  const started = performance.now();
+  const res = await fetch(`${base}${path}`, { method: opts.method ?? "GET", headers, body });
+  const raw = await res.text();
+  const ms = performance.now() - started;
+  const isJson = res.headers.get("content-type")?.startsWith("application/json") ?? false;
+  return {
+    status: res.status,
+    headers: res.headers,
+    raw,
+    body: isJson && raw !== "" ? JSON.parse(raw) : undefined,
+    ms,
+  };
+}
+
+export const get = (base: string, path: string) => request(base, path);
+export const post = (base: string, body: unknown, headers?: Record<string, string>) =>
+  request(base, "/data", { method: "POST", body, ...(headers ? { headers } : {}) });
+export const put = (base: string, id: number | string, body: unknown, headers?: Record<string, string>) =>
+  request(base, `/data/${id}`, { method: "PUT", body, ...(headers ? { headers } : {}) });
+export const del = (base: string, id: number | string) => request(base, `/data/${id}`, { method: "DELETE" });
+
+/** Asserts the API's one error shape, `{"error": {"code", "message"}}`, as JSON with the given status. */
+export function expectError(answer: Answer, status: number, code: string, message?: RegExp | string): void {
+  expect(answer.status, answer.raw).toBe(status);
+  expect(answer.headers.get("content-type")).toMatch(/^application\/json/);
+  expect(answer.body).toMatchObject({ error: { code, message: expect.any(String) } });
+  if (message !== undefined) expect(answer.body.error.message).toMatch(message);
+}
+
+/** Every row, from a read that must be complete (no shard missing): what "the table" is in these tests. */
+export async function allRows(base: string): Promise<Row[]> {
+  const answer = await get(base, "/data?limit=1000");
+  expect(answer.status).toBe(200);
+  expect(answer.body.partial).toBe(false);
+  expect(answer.body.next).toBeNull();
+  return answer.body.items;
+}
+
+export const idsOf = (items: readonly Row[]) => items.map((r) => r.id);
+
+export interface Walk {
+  readonly ids: number[];
+  readonly pages: Answer[];
+}
+
+/** Follows `next` from the first page to the last; fails rather than loop forever. */
+export async function walk(base: string, limit: number, maxPages = 100): Promise<Walk> {
+  const ids: number[] = [];
+  const pages: Answer[] = [];
+  let after: number | null = null;
+  do {
+    const page = await get(base, `/data?limit=${limit}${after === null ? "" : `&after=${after}`}`);
+    expect(page.status).toBe(200);
+    pages.push(page);
+    ids.push(...idsOf(page.body.items));
+    after = page.body.next;
+    if (pages.length > maxPages) throw new Error(`the walk did not end within ${maxPages} pages`);
+  } while (after !== null);
+  return { ids, pages };
+}
+
+/** The ids of the seed that every shard but `shard` owns, ascending. */
+export const idsWithout = (shard: number) => ALL_IDS.filter((id) => !seedIdsOf(shard).includes(id));
+
+/**
+ * The stored bytes of row `id`'s name, read straight from the shard's PostgreSQL database (not through the API),
+ * `null` when the row is absent: proves what a write really stored.
+ */
+export async function storedName(runtime: LocalRuntime, shard: number, id: number): Promise<Buffer | null> {
+  const database = runtime.shards.find((s) => s.id === shard)?.database;
+  if (!database) throw new Error(`no shard ${shard}`);
+  const client = new pg.Client({ ...runtime.postgres, database });
+  await client.connect();
+  try {
+    const result = await client.query<{ bytes: Buffer }>(
+      "SELECT convert_to(name, 'UTF8') AS bytes FROM data_1 WHERE id = $1",
+      [id],
+    );
+    return result.rows[0]?.bytes ?? null;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
