@@ -15,6 +15,7 @@ export interface Page {
 }
 
 interface Cursor {
+  readonly shard: number;
   readonly rows: readonly Row[];
   index: number;
 }
@@ -63,11 +64,10 @@ class CursorHeap {
   }
 }
 
-/** Keeps only rows that the map assigns to `shard`, in ascending id order (sorting only if a shard did not). */
-function owned(part: ShardRows, map: ShardMap): Row[] {
-  const rows = part.rows.filter((row) => map.ownerOf(row.id) === part.shard);
+/** A shard's rows in ascending id order: as they come when the shard sorted them (the SQL says so), else a copy. */
+function ascending(rows: readonly Row[]): readonly Row[] {
   for (let i = 1; i < rows.length; i++) {
-    if ((rows[i] as Row).id < (rows[i - 1] as Row).id) return rows.sort((a, b) => a.id - b.id);
+    if ((rows[i] as Row).id < (rows[i - 1] as Row).id) return [...rows].sort((a, b) => a.id - b.id);
   }
   return rows;
 }
@@ -89,8 +89,8 @@ export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: nu
   }
   const heap = new CursorHeap();
   for (const part of parts) {
-    const rows = owned(part, map);
-    if (rows.length > 0) heap.push({ rows, index: 0 });
+    const rows = ascending(part.rows);
+    if (rows.length > 0) heap.push({ shard: part.shard, rows, index: 0 });
   }
   const items: Row[] = [];
   let last: number | undefined;
@@ -99,7 +99,8 @@ export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: nu
     const cursor = heap.pop() as Cursor;
     const row = cursor.rows[cursor.index] as Row;
     if (row.id > bound) break;
-    if (row.id !== last) {
+    // Ownership is checked only for rows the merge reaches, not for every row fetched.
+    if (row.id !== last && map.ownerOf(row.id) === cursor.shard) {
       if (items.length === limit) {
         full = true;
         break;
