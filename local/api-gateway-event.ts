@@ -11,23 +11,38 @@ const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|[\w.+-]+\
  * tell the local server from API Gateway: lower-cased headers with repeats joined by commas, decoded query parameters
  * with repeats joined by commas, `$default` route and stage, and a text or base64 body.
  */
+/**
+ * The request target as API Gateway passes it on: the raw path (no `//` read as a host, no dot segments resolved, as
+ * `new URL` would) and the raw query string.
+ */
+export function splitTarget(target: string | undefined): { path: string; query: string } {
+  const raw = target ?? "/";
+  const q = raw.indexOf("?");
+  return q === -1 ? { path: raw, query: "" } : { path: raw.slice(0, q), query: raw.slice(q + 1) };
+}
+
 export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
-  const url = new URL(req.url ?? "/", "http://local");
+  const target = splitTarget(req.url);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || name === "cookie") continue;
     headers[name] = Array.isArray(value) ? value.join(",") : value;
   }
-  const query: Record<string, string> = {};
-  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  // A Map, not a plain object: `__proto__` is a parameter like any other in the JSON event AWS sends.
+  const params = new Map<string, string>();
+  for (const [key, value] of new URLSearchParams(target.query)) {
+    const seen = params.get(key);
+    params.set(key, seen === undefined ? value : `${seen},${value}`);
+  }
+  const query = Object.fromEntries(params);
   const contentType = headers["content-type"] ?? "";
   const isBase64Encoded = body.length > 0 && !TEXTUAL.test(contentType);
   const now = new Date();
-  const rawQueryString = url.search.slice(1);
+  const rawQueryString = target.query;
   const event: APIGatewayProxyEventV2 = {
     version: "2.0",
     routeKey: "$default",
-    rawPath: url.pathname,
+    rawPath: target.path,
     rawQueryString,
     headers,
     requestContext: {
@@ -37,7 +52,7 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewa
       domainPrefix: (headers.host ?? "localhost").split(".")[0] ?? "localhost",
       http: {
         method: req.method ?? "GET",
-        path: url.pathname,
+        path: target.path,
         protocol: `HTTP/${req.httpVersion}`,
         sourceIp: req.socket.remoteAddress ?? "127.0.0.1",
         userAgent: headers["user-agent"] ?? "",

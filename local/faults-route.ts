@@ -1,5 +1,5 @@
 import { errorResponse, json } from "../functions/http/response.js";
-import { writeApiResponse } from "./api-gateway-event.js";
+import { splitTarget, writeApiResponse } from "./api-gateway-event.js";
 import type { SideRoute } from "./api-server.js";
 import type { DataApiEndpoint } from "./data-api/server.js";
 import { type Fault, formatFault, parseFault } from "./faults.js";
@@ -33,7 +33,7 @@ export function faultsRoute(
   setFault: (shard: number, fault: Fault | undefined) => Promise<void>,
 ): SideRoute {
   return async (req, res, body) => {
-    const path = new URL(req.url ?? "/", "http://local").pathname.replace(/\/$/, "");
+    const path = splitTarget(req.url).path.replace(/\/$/, "");
     if (path !== FAULTS_PATH && !path.startsWith(`${FAULTS_PATH}/`)) return false;
     const send = (r: Parameters<typeof writeApiResponse>[1]) => {
       writeApiResponse(res, r);

@@ -1,0 +1,143 @@
+/**
+ * `npm run bench`: measures the figures of bench/README.md against their goals, prints one table and writes
+ * `bench/results/latest.json`. One PostgreSQL server and one local runtime serve every scenario (the memory
+ * scenario runs its own runtime in a child process, on the same PostgreSQL); everything is stopped at the end, on
+ * an error too.
+ *
+ * `npm run bench -- fanout timeout` runs only the named scenarios and writes no JSON.
+ */
+import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { type PostgresServer, startPostgres } from "../local/postgres.js";
+import { type LocalRuntime, startLocalRuntime } from "../local/runtime.js";
+import type { BenchContext } from "./lib/context.js";
+import { keepAliveAgent } from "./lib/http.js";
+import { type Figure, formatTable, machine, type ScenarioResult, writeResults } from "./lib/report.js";
+import { bundleFigures } from "./scenarios/bundle.js";
+import { cpu } from "./scenarios/cpu.js";
+import { fanout } from "./scenarios/fanout.js";
+import { memory } from "./scenarios/memory.js";
+import { refused } from "./scenarios/refused.js";
+import { throughput } from "./scenarios/throughput.js";
+import { TIMEOUT_MS, timeout } from "./scenarios/timeout.js";
+
+// The SDK warns that Node 20 loses support in 2027; the function runs on Node 22+, and the warning is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+const RESULTS = fileURLToPath(new URL("./results/latest.json", import.meta.url));
+/** The whole bench must finish in under 3 minutes; past this, it stops and reports what it has. */
+const HARD_LIMIT_MS = 170_000;
+
+interface Env {
+  ctx: BenchContext;
+  postgres: PostgresServer;
+}
+
+/**
+ * In run order. `refused` comes first: the SDK's retry quota of a shard's client drains while that shard refuses
+ * connections, and the figure should see a client in its normal state.
+ */
+const SCENARIOS: Record<string, (env: Env) => Promise<ScenarioResult>> = {
+  refused: ({ ctx }) => refused(ctx),
+  fanout: ({ ctx }) => fanout(ctx),
+  timeout: ({ ctx }) => timeout(ctx),
+  throughput: ({ ctx }) => throughput(ctx),
+  cpu: ({ ctx }) => cpu(ctx),
+  bundle: ({ ctx }) => bundleFigures(ctx),
+  memory: ({ ctx, postgres }) => memory({ postgres, log: ctx.log }),
+};
+
+async function main(): Promise<number> {
+  const wanted = process.argv.slice(2);
+  const unknown = wanted.filter((w) => !(w in SCENARIOS));
+  if (unknown.length) {
+    console.error(`unknown scenario(s): ${unknown.join(", ")}; known: ${Object.keys(SCENARIOS).join(", ")}`);
+    return 2;
+  }
+  const names = wanted.length ? wanted : Object.keys(SCENARIOS);
+  const host = machine();
+  const started = performance.now();
+  const log = (m: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${m}`);
+  const figures: Figure[] = [];
+  const details: Record<string, unknown> = {};
+  let failed = false;
+
+  let postgres: PostgresServer | undefined;
+  let runtime: LocalRuntime | undefined;
+  const agent = keepAliveAgent(16);
+  const hardLimit = setTimeout(() => {
+    console.error(`bench: over ${HARD_LIMIT_MS / 1000} s, stopping`);
+    void Promise.allSettled([runtime?.stop(), postgres?.stop()]).then(() => process.exit(3));
+  }, HARD_LIMIT_MS);
+  hardLimit.unref();
+  try {
+    postgres = await startPostgres();
+    runtime = await startLocalRuntime({
+      postgres,
+      prefix: `bench_${process.pid}`,
+      shardTimeoutMs: TIMEOUT_MS,
+      logger: new Logger({ logLevel: "ERROR" }),
+    });
+    log(`runtime at ${runtime.url}`);
+    const env: Env = { ctx: { runtime, agent, log }, postgres };
+    for (const name of names) {
+      const scenario = SCENARIOS[name];
+      if (!scenario) continue;
+      const t = performance.now();
+      try {
+        const result = await scenario(env);
+        figures.push(...result.figures);
+        details[name] = { ...result.details, seconds: Math.round((performance.now() - t) / 100) / 10 };
+      } catch (error) {
+        failed = true;
+        log(`${name} failed: ${(error as Error)?.stack ?? error}`);
+        figures.push({
+          id: `${name}.error`,
+          figure: `${name}: did not complete`,
+          measured: String((error as Error)?.message ?? error).slice(0, 80),
+          value: Number.NaN,
+          goal: "completes",
+          pass: false,
+        });
+      }
+    }
+  } finally {
+    agent.destroy();
+    await runtime?.stop();
+    await postgres?.stop();
+    clearTimeout(hardLimit);
+  }
+
+  const seconds = Math.round((performance.now() - started) / 100) / 10;
+  console.log(formatTable(figures));
+  const misses = figures.filter((f) => f.pass === false).length;
+  const load = loadavg().map((l) => Math.round(l * 100) / 100);
+  console.log(
+    `\n${figures.length} figures, ${misses} missed, ${seconds} s; load average at the end ${load.join(" ")}`,
+  );
+  if (!wanted.length) {
+    await writeResults(RESULTS, {
+      date: new Date().toISOString(),
+      seconds,
+      machine: { ...host, loadavgAtEnd: load },
+      figures: figures.map((f) => ({
+        ...f,
+        value: Number.isFinite(f.value) ? Math.round(f.value * 1e4) / 1e4 : null,
+      })),
+      details,
+    });
+    console.log(`written to ${RESULTS}`);
+  }
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  },
+);

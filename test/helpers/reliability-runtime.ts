@@ -1,0 +1,221 @@
+/**
+ * Fixtures for the reliability tests (`test/reliability`): one local runtime per file on the suite's shared
+ * PostgreSQL, an HTTP client with a keep-alive pool of a known size, and watchers for what a leak or a forgotten
+ * promise leaves behind: unhandled rejections, process warnings, live timers and sockets.
+ */
+import { createHook } from "node:async_hooks";
+import { Agent, request } from "node:http";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { inject } from "vitest";
+import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+import type { Fault } from "../../local/faults.js";
+import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
+
+export const MAP = createShardMap(DEFAULT_SHARD_RANGES);
+export const SHARD_IDS = MAP.shards.map((s) => s.id);
+
+/** The seed: every id of the default map, named `Test N`, by owning shard. */
+export const SEED = new Map<number, string>([...MAP.ids()].map(({ id }) => [id, `Test ${id}`]));
+export const idsOf = (shard: number) => [...MAP.ids()].filter((x) => x.shard === shard).map((x) => x.id);
+
+/** A runtime on the suite's PostgreSQL (`inject("postgres")`) with its own databases and a quiet logger. */
+export function startRuntime(
+  prefix: string,
+  opts: { shardTimeoutMs?: number; faults?: ReadonlyMap<number, Fault> } = {},
+): Promise<LocalRuntime> {
+  return startLocalRuntime({
+    postgres: inject("postgres"),
+    prefix: `rel_${prefix}_${process.pid}`,
+    logger: new Logger({ serviceName: "reliability", logLevel: "ERROR" }),
+    ...opts,
+  });
+}
+
+export async function healAll(runtime: LocalRuntime): Promise<void> {
+  for (const id of SHARD_IDS) await runtime.setFault(id, undefined);
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly raw: string;
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON body, inspected field by field
+  readonly body: any;
+  /** Request written to body read, ms. */
+  readonly ms: number;
+  /** `performance.now()` when the request was handed to the agent and when its body had arrived. */
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+/**
+ * An HTTP client over `node:http` with a keep-alive agent of at most `maxSockets` sockets, so the tests know how many
+ * client sockets may legitimately stay open. `close()` destroys them.
+ */
+export function httpClient(base: string, maxSockets: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  const call = (
+    method: string,
+    path: string,
+    opts: { body?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<Answer> =>
+    new Promise((resolve, reject) => {
+      // The path goes on the wire as given (`//data` is a path here, not a protocol-relative URL).
+      const url = new URL(base);
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
+      const startedAt = performance.now();
+      const req = request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          method,
+          path,
+          headers,
+          signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", reject);
+          res.on("end", () => {
+            const endedAt = performance.now();
+            const raw = Buffer.concat(chunks).toString("utf8");
+            const isJson = String(res.headers["content-type"] ?? "").startsWith("application/json");
+            let body: unknown;
+            try {
+              body = isJson && raw !== "" ? JSON.parse(raw) : undefined;
+            } catch (error) {
+              reject(
+                new Error(`${method} ${path}: answered ${res.statusCode} with invalid JSON: ${raw}`, {
+                  cause: error,
+                }),
+              );
+              return;
+            }
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              raw,
+              body,
+              ms: endedAt - startedAt,
+              startedAt,
+              endedAt,
+            });
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(opts.body);
+    });
+  const json = (method: string, path: string, body: unknown) =>
+    call(method, path, { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  return { agent, call, json, close: () => agent.destroy() };
+}
+
+/** Every row of the table through the API (one page: the seed has 60 rows), as `id -> name`. */
+export async function snapshot(client: ReturnType<typeof httpClient>): Promise<Map<number, string | null>> {
+  const answer = await client.call("GET", "/data?limit=1000");
+  if (answer.status !== 200 || answer.body.partial || answer.body.next !== null) {
+    throw new Error(`snapshot read failed: ${answer.status} ${answer.raw.slice(0, 300)}`);
+  }
+  return new Map((answer.body.items as { id: number; name: string | null }[]).map((r) => [r.id, r.name]));
+}
+
+/** Polls `condition` every 20 ms until it holds or `timeoutMs` passed; returns whether it held. */
+export async function eventually(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Collects what must never happen while the tests run: unhandled rejections, and process warnings such as
+ * `MaxListenersExceededWarning` (a listener added per request to a long-lived emitter, e.g. a keep-alive socket or an
+ * abort signal) or Node's `TimeoutNegativeWarning`.
+ */
+export function watchProcess() {
+  const unhandled: unknown[] = [];
+  const warnings: { name: string; message: string }[] = [];
+  const onRejection = (reason: unknown) => unhandled.push(reason);
+  const onWarning = (w: Error) => warnings.push({ name: w.name, message: w.message });
+  process.on("unhandledRejection", onRejection);
+  process.on("warning", onWarning);
+  return {
+    unhandled,
+    warnings,
+    stop() {
+      process.off("unhandledRejection", onRejection);
+      process.off("warning", onWarning);
+    },
+  };
+}
+
+export type ResourceCounts = Record<string, number>;
+
+/** `process.getActiveResourcesInfo()` as counts: `Timeout` counts ref'd timers, `TCPSocketWrap` open TCP sockets. */
+export function resourceCounts(): ResourceCounts {
+  const out: ResourceCounts = {};
+  for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1;
+  return out;
+}
+
+/**
+ * Tracks the timers created while it is on and reports those still pending, with the stack that created them, so a
+ * test can say *which code* left a timer behind instead of only that a count moved. Only timers created by our code
+ * or the SDK are reported (`functions/`, `local/`, `@smithy`, `@aws-sdk`): Node's own socket and server timers and
+ * the test runner's are not ours to judge. Socket idle timers (they live and die with their socket, which the socket
+ * count covers) and pg-pool's idle-client timers (bounded by the pool size) are excluded too.
+ */
+export function trackTimers() {
+  const live = new Map<number, string>();
+  const ours = /\/(functions|local)\/|node_modules\/@(smithy|aws-sdk)\//;
+  const hook = createHook({
+    init(asyncId, type) {
+      if (type !== "Timeout") return;
+      const holder: { stack?: string } = {};
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 20;
+      Error.captureStackTrace(holder);
+      Error.stackTraceLimit = limit;
+      const stack = holder.stack ?? "";
+      // A socket's idle timer belongs to its socket (counted with the sockets); pg-pool's are bounded by the pool.
+      const excluded = /setStreamTimeout|Socket\.setTimeout|node_modules\/pg-pool\//.test(stack);
+      if (ours.test(stack) && !excluded) live.set(asyncId, stack);
+    },
+    destroy(asyncId) {
+      live.delete(asyncId);
+    },
+  });
+  hook.enable();
+  return {
+    /** Stacks of our timers that are still pending. */
+    pending: () => [...live.values()],
+    stop: () => hook.disable(),
+  };
+}
+
+/**
+ * A full garbage collection, also without `--expose-gc`: the flag can be set at run time and the `gc` function taken
+ * from a fresh context.
+ */
+export async function collectGarbage(): Promise<void> {
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) {
+    const { setFlagsFromString } = await import("node:v8");
+    const { runInNewContext } = await import("node:vm");
+    setFlagsFromString("--expose-gc");
+    gc = runInNewContext("gc") as () => void;
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+}
