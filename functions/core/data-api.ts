@@ -13,32 +13,22 @@ export interface ShardClients {
 }
 
 /**
- * Creates the clients once per process, one per distinct endpoint (in AWS all shards share the regional endpoint;
- * locally each shard has its own). Reads may retry a transient 5xx or socket error inside their one deadline, which
- * bounds every attempt together. Writes make exactly one attempt: a retried INSERT whose first attempt committed
- * would otherwise come back as a false "duplicate id".
+ * Creates the clients once per process: for each shard one for reads and one for writes. A client per shard, even
+ * where all shards share AWS's regional endpoint, gives each shard its own connection pool and its own retry quota, so
+ * a failing shard cannot spend the retries of the healthy ones. Reads may retry a transient 5xx or socket error inside
+ * their one deadline, which bounds every attempt together. Writes make exactly one attempt: a retried INSERT whose
+ * first attempt committed would otherwise come back as a false "duplicate id".
  */
 export function createShardClients(config: AppConfig): ShardClients {
-  const pools = {
-    read: new Map<string, RDSDataClient>(),
-    write: new Map<string, RDSDataClient>(),
-  };
-  const clientFor = (kind: keyof typeof pools, endpoint: string | undefined) => {
-    const key = endpoint ?? "";
-    let client = pools[kind].get(key);
-    if (!client) {
-      client = new RDSDataClient({
-        region: config.region,
-        maxAttempts: kind === "read" ? config.maxAttempts : 1,
-        ...(endpoint ? { endpoint } : {}),
-      });
-      pools[kind].set(key, client);
-    }
-    return client;
-  };
+  const client = (shard: ShardConfig, maxAttempts: number) =>
+    new RDSDataClient({
+      region: config.region,
+      maxAttempts,
+      ...(shard.endpoint ? { endpoint: shard.endpoint } : {}),
+    });
   return {
-    read: new Map(config.shards.map((s) => [s.id, clientFor("read", s.endpoint)])),
-    write: new Map(config.shards.map((s) => [s.id, clientFor("write", s.endpoint)])),
+    read: new Map(config.shards.map((s) => [s.id, client(s, config.maxAttempts)])),
+    write: new Map(config.shards.map((s) => [s.id, client(s, 1)])),
   };
 }
 

@@ -4,9 +4,10 @@ import {
   ServiceUnavailableError,
 } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { createShardClients } from "../../functions/core/data-api.js";
 import { ClientError, ShardUnavailableError } from "../../functions/core/errors.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
-import { ARN_1, ARN_2, ARN_3, BOUNDARY_OWNERS, SHARD_ARNS } from "../helpers/fixtures.js";
+import { ARN_1, ARN_2, ARN_3, BOUNDARY_OWNERS, SHARD_ARNS, testConfig } from "../helpers/fixtures.js";
 import {
   boundParams,
   calledArns,
@@ -277,5 +278,14 @@ describe("a table whose wiring is inconsistent", () => {
       clients,
     });
     await expect(table.get(15)).rejects.toThrow("shard 2 is in the map but not configured");
+  });
+});
+
+describe("createShardClients", () => {
+  it("gives every shard clients of its own, so one failing shard cannot use up the others' retry quota", () => {
+    const clients = createShardClients(testConfig());
+    const reads = [...clients.read.values()];
+    const writes = [...clients.write.values()];
+    expect(new Set([...reads, ...writes]).size).toBe(6);
   });
 });
