@@ -123,18 +123,7 @@ export async function snapshot(client: ReturnType<typeof httpClient>): Promise<M
   return new Map((answer.body.items as { id: number; name: string | null }[]).map((r) => [r.id, r.name]));
 }
 
-/** Polls `condition` every 20 ms until it holds or `timeoutMs` passed; returns whether it held. */
-export async function eventually(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 5000,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+export { eventually } from "./data-api.js";
 
 /**
  * Collects what must never happen while the tests run: unhandled rejections, and process warnings such as
