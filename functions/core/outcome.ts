@@ -8,8 +8,6 @@ export type ShardOutcome<T> =
   | { readonly shard: number; readonly status: "error"; readonly error: string; readonly ms: number }
   | { readonly shard: number; readonly status: "skipped" };
 
-export type ShardStatus = ShardOutcome<unknown>["status"];
-
 /** The per-shard summary clients see in `shards`: no rows, no internals, just what happened and how long it took. */
 export type ShardReport =
   | { shard: number; status: "ok"; count: number; ms: number }
