@@ -1,6 +1,7 @@
 import { ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ShardTimeoutError } from "../../functions/core/errors.js";
+import { callWithDeadline } from "../../functions/core/shard-call.js";
 import { ARN_1, ARN_2, ARN_3, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
 import {
   abortSignals,
@@ -122,7 +123,10 @@ describe("per-shard deadlines", () => {
   it("leaves no timer pending once every shard has answered", async () => {
     vi.useFakeTimers();
     const { table } = seededTable(mock);
-    await table.list({ limit: 100 });
+    const pending = table.list({ limit: 100 });
+    // The calls are sent on the next turn of the (fake) event loop.
+    await vi.advanceTimersByTimeAsync(0);
+    expect((await pending).shards.map((r) => r.status)).toEqual(["ok", "ok", "ok"]);
     expect(vi.getTimerCount()).toBe(0);
   });
 
@@ -136,6 +140,40 @@ describe("per-shard deadlines", () => {
     });
     const result = await table.list({ limit: 100, to: 10 });
     expect(result.shards[0]).toEqual({ shard: 1, status: "ok", count: 10, ms: 25 });
+  });
+});
+
+describe("arming deadlines before sending", () => {
+  it("arms the deadline of every call dispatched together before it sends any of them", async () => {
+    const events: string[] = [];
+    const send = (name: string) => async () => {
+      events.push(`send ${name}`);
+      return name;
+    };
+    const a = callWithDeadline(1, 2000, send("a"));
+    events.push("a armed");
+    const b = callWithDeadline(2, 2000, send("b"));
+    events.push("b armed");
+    expect(await Promise.all([a, b])).toEqual([
+      { shard: 1, status: "ok", value: "a", ms: expect.any(Number) },
+      { shard: 2, status: "ok", value: "b", ms: expect.any(Number) },
+    ]);
+    expect(events).toEqual(["a armed", "b armed", "send a", "send b"]);
+  });
+
+  it("counts the time before the send against the deadline", async () => {
+    let t = 0;
+    const pending = callWithDeadline(
+      1,
+      2000,
+      async () => {
+        t += 30;
+        return "late";
+      },
+      () => t,
+    );
+    t += 5; // work of other requests before this call is sent
+    expect(await pending).toEqual({ shard: 1, status: "ok", value: "late", ms: 35 });
   });
 });
 
