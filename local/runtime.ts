@@ -10,8 +10,7 @@ import {
   type ShardMap,
 } from "../functions/core/shard-map.js";
 import { type ApiServer, startApiServer } from "./api-server.js";
-import type { DataApiEndpoint } from "./data-api/server.js";
-import { startDataApiWorker } from "./data-api/worker.js";
+import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
@@ -79,9 +78,8 @@ function ensureLocalCredentials(): void {
 
 /**
  * Brings up the whole API on one machine: PostgreSQL with one freshly seeded database per shard, one local RDS Data
- * API endpoint per shard (each on its own port, so one can go down alone, and in its own worker thread, so the
- * emulators do not share the API's event loop), and the app behind a local HTTP server, wired exactly as in AWS
- * except for the Data API endpoint URLs.
+ * API endpoint per shard (each on its own port, so one can go down alone), and the app behind a local HTTP server,
+ * wired exactly as in AWS except for the Data API endpoint URLs.
  */
 export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   ensureLocalCredentials();
@@ -110,7 +108,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         if (!database) throw new Error(`no database was created for shard ${id}`);
         const arns = localArns(id);
         const start = (port: number) =>
-          startDataApiWorker({
+          startDataApiEndpoint({
             postgres,
             clusters: [{ ...arns, database }],
             port,

@@ -13,7 +13,6 @@ import { toJson } from "./json.js";
 import { type DataApiCluster, DataApiOperations } from "./operations.js";
 import { ConnectionPools } from "./pools.js";
 import { parseBody } from "./requests.js";
-import { EndpointStats } from "./stats.js";
 import { Transactions } from "./transactions.js";
 
 export type { DataApiCluster } from "./operations.js";
@@ -45,8 +44,6 @@ export interface DataApiEndpointOptions {
   host?: string;
   /** How long a transaction may sit idle before it is rolled back and forgotten. Default: AWS's 3 minutes. */
   transactionIdleMs?: number;
-  /** Where the counters live; a worker thread passes one on a shared buffer. Default: counters of its own. */
-  stats?: EndpointStats;
 }
 
 /** The Data API refuses requests over 4 MiB, headers and JSON notation included. */
@@ -74,8 +71,9 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
   readonly #host: string;
   #port = 0;
   #fault: Fault | undefined;
-  readonly #stats: EndpointStats;
   #listening = false;
+  #requests = 0;
+  #pending = 0;
   #faultChange: Promise<void> = Promise.resolve();
   #stopping: Promise<void> | undefined;
 
@@ -83,11 +81,8 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
     this.#host = options.host ?? "127.0.0.1";
     this.#clusters = options.clusters;
     this.#fault = options.fault;
-    this.#stats = options.stats ?? new EndpointStats();
     this.#pools = new ConnectionPools(options.postgres);
-    this.#transactions = new Transactions(this.#pools, options.transactionIdleMs, (size) =>
-      this.#stats.setOpenTransactions(size),
-    );
+    this.#transactions = new Transactions(this.#pools, options.transactionIdleMs);
     this.#operations = new DataApiOperations(options.clusters, this.#pools, this.#transactions);
     this.#server = createServer((req, res) => void this.#handle(req, res));
     // The SDK keeps connections alive without an idle limit; Node's 5 s default would close them under its feet
@@ -113,15 +108,15 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
   }
 
   get requests(): number {
-    return this.#stats.requests;
+    return this.#requests;
   }
 
   get pending(): number {
-    return this.#stats.pending;
+    return this.#pending;
   }
 
   get openTransactions(): number {
-    return this.#stats.openTransactions;
+    return this.#transactions.size;
   }
 
   async start(port: number): Promise<void> {
@@ -179,8 +174,9 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.#stats.received();
-    res.on("close", () => this.#stats.answered());
+    this.#requests++;
+    this.#pending++;
+    res.on("close", () => this.#pending--);
     // The fault in force when the request arrived decides its fate, even if it changes meanwhile.
     const fault = this.#fault;
     if (fault?.mode === "down" || this.#stopping) {

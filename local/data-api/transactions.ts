@@ -22,12 +22,15 @@ interface OpenTransaction {
 export class Transactions {
   readonly #open = new Map<string, OpenTransaction>();
 
-  /** `onSizeChange`: told the number of open transactions whenever it changes. */
   constructor(
     private readonly pools: ConnectionPools,
     private readonly idleMs = TRANSACTION_IDLE_MS,
-    private readonly onSizeChange: (size: number) => void = () => undefined,
   ) {}
+
+  /** Open transactions, for tests. */
+  get size(): number {
+    return this.#open.size;
+  }
 
   async begin(resourceArn: string, database: string): Promise<string> {
     const client = await this.pools.dedicated(database);
@@ -41,7 +44,6 @@ export class Transactions {
     const id = randomBytes(48).toString("base64");
     const transaction: OpenTransaction = { id, resourceArn, client, busy: false, timer: undefined };
     this.#open.set(id, transaction);
-    this.onSizeChange(this.#open.size);
     this.#armExpiry(transaction);
     return id;
   }
@@ -90,7 +92,6 @@ export class Transactions {
   async #finish(id: string, resourceArn: string, command: "COMMIT" | "ROLLBACK"): Promise<void> {
     const transaction = this.#claim(id, resourceArn);
     this.#open.delete(id);
-    this.onSizeChange(this.#open.size);
     try {
       await transaction.client.query(command);
     } finally {
@@ -101,10 +102,7 @@ export class Transactions {
   /** Forgets a transaction and closes its connection, which makes PostgreSQL roll it back. */
   async #discard(transaction: OpenTransaction): Promise<void> {
     clearTimeout(transaction.timer);
-    if (this.#open.get(transaction.id) === transaction) {
-      this.#open.delete(transaction.id);
-      this.onSizeChange(this.#open.size);
-    }
+    if (this.#open.get(transaction.id) === transaction) this.#open.delete(transaction.id);
     await this.pools.close(transaction.client);
   }
 
