@@ -4,19 +4,21 @@
  *
  * - closed loop: 8 concurrent clients back to back for 5 s on `GET /data` (60 rows from 3 shards): req/s and p99.
  *   Baseline: the same loop on `GET /health` (the local server and app without any shard call).
- * - open loop: 200 requests/s for 5 s on `GET /data`, latency from each request's scheduled start; goal p99 <= 25 ms.
+ * - open loop: 200 requests/s for 5 s on `GET /data`, latency from each request's scheduled start, three times; goal:
+ *   the median of the three p99s <= 25 ms.
  *
  * Everything local runs in this one process: API server, app, SDK clients, and the three Data API endpoints, with
  * PostgreSQL beside it, so this measures the whole local stack on this machine, not a Lambda.
  */
 import type { BenchContext } from "../lib/context.js";
-import { runLoadProcess } from "../lib/load-process.js";
+import { type OpenLoopResult, runLoadProcess } from "../lib/load-process.js";
 import type { ScenarioResult } from "../lib/report.js";
 import { round, roundSummary, summarize } from "../lib/stats.js";
 
 const CONCURRENCY = 8;
 const DURATION_MS = 5000;
 const RATE = 200;
+const OPEN_RUNS = 3;
 
 export async function throughput({ runtime, log }: BenchContext): Promise<ScenarioResult> {
   const base = runtime.url;
@@ -44,16 +46,27 @@ export async function throughput({ runtime, log }: BenchContext): Promise<Scenar
   const cpuUsed = process.cpuUsage(cpuBefore);
   // The warm-up requests ran inside the measured CPU window too.
   const cpuMsPerRequest = (cpuUsed.user + cpuUsed.system) / 1000 / (closed.sent + closed.warmup);
-  const open = await runLoadProcess({
-    kind: "open",
-    base,
-    paths: ["/data"],
-    ratePerSec: RATE,
-    durationMs: DURATION_MS,
-    maxInFlight: 64,
-    warmup: 200,
-    timeoutMs: 5000,
-  });
+  // Three runs, the figure being the median of their p99s: on this shared 2-vCPU VM one 5-second window is at the
+  // mercy of its neighbours, and a single run's p99 (its 10th-worst request) says more about them than about us.
+  const opens: OpenLoopResult[] = [];
+  for (let run = 0; run < OPEN_RUNS; run++) {
+    opens.push(
+      await runLoadProcess({
+        kind: "open",
+        base,
+        paths: ["/data"],
+        ratePerSec: RATE,
+        durationMs: DURATION_MS,
+        maxInFlight: 64,
+        warmup: 200,
+        timeoutMs: 5000,
+      }),
+    );
+  }
+  const byP99 = opens.map((run) => ({ run, s: summarize(run.latencies) })).sort((a, b) => a.s.p99 - b.s.p99);
+  const middle = byP99[Math.floor(byP99.length / 2)];
+  if (!middle) throw new Error("no open-loop run");
+  const open = middle.run;
   // Below the one-loop ceiling, for comparison: the same open loop at half the rate.
   const half = await runLoadProcess({
     kind: "open",
@@ -68,11 +81,13 @@ export async function throughput({ runtime, log }: BenchContext): Promise<Scenar
   const rps = (r: { latencies: number[]; elapsedMs: number }) => r.latencies.length / (r.elapsedMs / 1000);
   const c = summarize(closed.latencies);
   const h = summarize(health.latencies);
-  const o = summarize(open.latencies);
+  const o = middle.s;
   const hs = summarize(half.latencies);
   const okClosed = closed.errors === 0 && Object.keys(closed.statuses).every((s) => s === "200");
-  const okOpen =
-    open.errors === 0 && open.dropped === 0 && Object.keys(open.statuses).every((s) => s === "200");
+  const okOpen = opens.every(
+    (run) => run.errors === 0 && run.dropped === 0 && Object.keys(run.statuses).every((s) => s === "200"),
+  );
+  const p99s = byP99.map(({ s }) => round(s.p99, 1)).join(" / ");
   log(`throughput: ${round(rps(closed))} req/s p99 ${round(c.p99)} ms; open loop p99 ${round(o.p99)} ms`);
   return {
     figures: [
@@ -87,12 +102,12 @@ export async function throughput({ runtime, log }: BenchContext): Promise<Scenar
       },
       {
         id: "throughput.open",
-        figure: `open loop ${RATE} req/s for ${DURATION_MS / 1000} s, GET /data: p99`,
+        figure: `open loop ${RATE} req/s, GET /data: p99, median of ${OPEN_RUNS} runs of ${DURATION_MS / 1000} s`,
         measured: `${round(o.p99, 1)} ms (p50 ${round(o.p50, 1)}, max ${round(o.max, 1)})`,
         value: o.p99,
         goal: "<= 25 ms",
         pass: okOpen && o.p99 <= 25,
-        baseline: `${RATE / 2} req/s: p99 ${round(hs.p99, 1)} ms; sent ${open.sent}, dropped ${open.dropped}`,
+        baseline: `runs' p99s ${p99s} ms; ${RATE / 2} req/s: p99 ${round(hs.p99, 1)} ms; dropped ${opens.reduce((n, r) => n + r.dropped, 0)}`,
       },
     ],
     details: {
@@ -104,6 +119,7 @@ export async function throughput({ runtime, log }: BenchContext): Promise<Scenar
         serverCpuMsPerRequest: round(cpuMsPerRequest, 3),
       },
       health: { ...roundSummary(h), rps: round(rps(health)), statuses: health.statuses },
+      openRuns: byP99.map(({ run, s }) => ({ ...roundSummary(s), sent: run.sent, dropped: run.dropped })),
       open: {
         ...roundSummary(o),
         statuses: open.statuses,

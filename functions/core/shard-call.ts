@@ -49,7 +49,11 @@ export async function callWithDeadline<T>(
     }, timeoutMs);
   });
   try {
-    const sent = nextTurn().then(() => run(controller.signal));
+    const sent = nextTurn().then(() => {
+      // Its deadline passed before the loop got to it (a stalled process): never send it, a write least of all.
+      if (controller.signal.aborted) throw controller.signal.reason;
+      return run(controller.signal);
+    });
     const result = await Promise.race([sent.then((value) => ({ value })), deadline]);
     if (result === TIMED_OUT) return { shard, status: "timeout", ms: elapsed() };
     return { shard, status: "ok", value: result.value, ms: elapsed() };

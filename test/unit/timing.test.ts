@@ -161,6 +161,21 @@ describe("arming deadlines before sending", () => {
     expect(events).toEqual(["a armed", "b armed", "send a", "send b"]);
   });
 
+  it("never sends a call whose deadline passed before the event loop got to it", async () => {
+    let sent = false;
+    const pending = callWithDeadline(1, 1, async () => {
+      sent = true;
+      return "too late";
+    });
+    // A stalled loop: the 1 ms timer is due before the send's turn comes.
+    const until = performance.now() + 5;
+    while (performance.now() < until) {
+      // busy
+    }
+    expect(await pending).toEqual({ shard: 1, status: "timeout", ms: expect.any(Number) });
+    expect(sent).toBe(false);
+  });
+
   it("counts the time before the send against the deadline", async () => {
     let t = 0;
     const pending = callWithDeadline(
@@ -199,9 +214,13 @@ describe("the Lambda's remaining time", () => {
   });
 
   it("still gives each shard 1 ms when the margin has already eaten the remaining time", async () => {
+    // Fake timers make the order certain: the calls are sent (at 0 ms) before the 1 ms deadline fires.
+    vi.useFakeTimers();
     const { table } = seededTable(mock);
     onShard(ARN_1).callsFake(hang);
-    const result = await table.list({ limit: 100 }, { remainingMs: 100 });
+    const pending = table.list({ limit: 100 }, { remainingMs: 100 });
+    await vi.advanceTimersByTimeAsync(1);
+    const result = await pending;
     expect(signalFor(ARN_1).reason).toMatchObject({ timeoutMs: 1 });
     expect(result.shards[0]).toMatchObject({ status: "timeout" });
   });
