@@ -9,12 +9,12 @@ import { MAX_ID, MIN_ID } from "./shard-map.js";
 import { long, parseRows, quoteIdent, type Statement, selectOne, selectRange, text } from "./sql.js";
 
 /**
- * The most rows one shard call returns. The Data API fails a result over 1 MiB. A row of `formattedRecords` is at most
- * about 1.8 KB even escaped twice (255 characters that JSON writes as `\u0001`, once in the records and once more in
- * the response around them) and about 1.1 KB for any real text (255 four-byte characters), so 500 rows stay under it
- * whatever the names hold.
+ * The most rows one shard call returns. The Data API fails a result over 1 MiB, and AWS describes the JSON result
+ * (`formattedRecords`) as ASCII-encoded: a character outside ASCII may then take a 12-byte surrogate-pair escape
+ * (`\ud83d\ude00`), 14 once the response escapes the string again. A row of 255 such characters is about 3.6 KB, so
+ * 250 rows stay under 1 MiB whatever the names hold (real text stays far below: 255 ASCII characters are ~0.3 KB).
  */
-export const MAX_ROWS_PER_CALL = 500;
+export const MAX_ROWS_PER_CALL = 250;
 
 export interface ListQuery {
   readonly limit: number;
