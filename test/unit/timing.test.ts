@@ -163,16 +163,27 @@ describe("arming deadlines before sending", () => {
 
   it("never sends a call whose deadline passed before the event loop got to it", async () => {
     let sent = false;
-    const pending = callWithDeadline(1, 1, async () => {
+    const send = async () => {
       sent = true;
       return "too late";
-    });
-    // A stalled loop: the 1 ms timer is due before the send's turn comes.
-    const until = performance.now() + 5;
-    while (performance.now() < until) {
-      // busy
-    }
+    };
+    // Dispatched from the check phase, the send waits for the next loop's check phase; the loop stalls for 5 ms
+    // first, so the next timers phase fires the 1 ms deadline before the send's turn.
+    const { pending } = await new Promise<{ pending: ReturnType<typeof callWithDeadline<string>> }>(
+      (resolve) =>
+        setImmediate(() => {
+          const call = callWithDeadline(1, 1, send);
+          const until = performance.now() + 5;
+          while (performance.now() < until) {
+            // a stalled loop
+          }
+          resolve({ pending: call });
+        }),
+    );
     expect(await pending).toEqual({ shard: 1, status: "timeout", ms: expect.any(Number) });
+    // The outcome is in before the check phase where the send would run: let that phase pass first.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
     expect(sent).toBe(false);
   });
 
