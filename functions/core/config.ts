@@ -1,3 +1,4 @@
+import type { BreakerSettings } from "./circuit-breaker.js";
 import { ConfigError } from "./errors.js";
 import { createShardMap, type ShardMap, type ShardRanges } from "./shard-map.js";
 
@@ -20,6 +21,8 @@ export interface AppConfig {
   readonly deadlineMarginMs: number;
   /** SDK attempts per shard call; every attempt shares the one per-call deadline. */
   readonly maxAttempts: number;
+  /** Per-shard circuit breaker: consecutive unavailability failures that open it (0: off) and its cool-down. */
+  readonly breaker: BreakerSettings;
   readonly region: string;
 }
 
@@ -28,6 +31,8 @@ export const DEFAULTS = {
   shardTimeoutMs: 2000,
   deadlineMarginMs: 250,
   maxAttempts: 2,
+  breakerFailureThreshold: 3,
+  breakerCooldownMs: 5000,
   region: "us-east-1",
 } as const;
 
@@ -86,6 +91,7 @@ export function parseShards(input: unknown, field = "SHARDS"): { shards: ShardCo
  * - `SHARDS` (required): JSON array of `{id, ranges, resourceArn, secretArn, database, endpoint?}`.
  * - `TABLE_NAME` (default `data_1`): an SQL identifier, since it cannot be a bound parameter.
  * - `SHARD_TIMEOUT_MS` (default 2000), `DEADLINE_MARGIN_MS` (default 250), `SHARD_MAX_ATTEMPTS` (default 2).
+ * - `BREAKER_FAILURE_THRESHOLD` (default 3, 0 turns breakers off), `BREAKER_COOLDOWN_MS` (default 5000).
  */
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const raw = env.SHARDS;
@@ -108,6 +114,16 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     shardTimeoutMs: intFromEnv(env, "SHARD_TIMEOUT_MS", DEFAULTS.shardTimeoutMs, 1, 60_000),
     deadlineMarginMs: intFromEnv(env, "DEADLINE_MARGIN_MS", DEFAULTS.deadlineMarginMs, 0, 10_000),
     maxAttempts: intFromEnv(env, "SHARD_MAX_ATTEMPTS", DEFAULTS.maxAttempts, 1, 5),
+    breaker: {
+      failureThreshold: intFromEnv(
+        env,
+        "BREAKER_FAILURE_THRESHOLD",
+        DEFAULTS.breakerFailureThreshold,
+        0,
+        100,
+      ),
+      cooldownMs: intFromEnv(env, "BREAKER_COOLDOWN_MS", DEFAULTS.breakerCooldownMs, 100, 600_000),
+    },
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || DEFAULTS.region,
   };
 }

@@ -28,6 +28,7 @@ describe("loadConfig", () => {
       shardTimeoutMs: 2000,
       deadlineMarginMs: 250,
       maxAttempts: 2,
+      breaker: { failureThreshold: 3, cooldownMs: 5000 },
       region: "us-east-1",
     });
     expect(DEFAULTS).toEqual({
@@ -35,6 +36,8 @@ describe("loadConfig", () => {
       shardTimeoutMs: 2000,
       deadlineMarginMs: 250,
       maxAttempts: 2,
+      breakerFailureThreshold: 3,
+      breakerCooldownMs: 5000,
       region: "us-east-1",
     });
   });
@@ -53,6 +56,8 @@ describe("loadConfig", () => {
         SHARD_TIMEOUT_MS: "150",
         DEADLINE_MARGIN_MS: "0",
         SHARD_MAX_ATTEMPTS: "1",
+        BREAKER_FAILURE_THRESHOLD: "0",
+        BREAKER_COOLDOWN_MS: "30000",
         AWS_REGION: "eu-west-1",
       }),
     );
@@ -61,6 +66,7 @@ describe("loadConfig", () => {
       shardTimeoutMs: 150,
       deadlineMarginMs: 0,
       maxAttempts: 1,
+      breaker: { failureThreshold: 0, cooldownMs: 30_000 },
       region: "eu-west-1",
     });
   });
@@ -189,6 +195,8 @@ describe("loadConfig", () => {
     ["SHARD_TIMEOUT_MS", 1, 60_000],
     ["DEADLINE_MARGIN_MS", 0, 10_000],
     ["SHARD_MAX_ATTEMPTS", 1, 5],
+    ["BREAKER_FAILURE_THRESHOLD", 0, 100],
+    ["BREAKER_COOLDOWN_MS", 100, 600_000],
   ])("%s", (name, min, max) => {
     const NOT_INTEGERS = ["abc", "1.5", "-1", "1e3", " 100", "0x10", "+5"];
     it.each(NOT_INTEGERS)("rejects %j, which is not an integer", (raw) => {
@@ -211,9 +219,14 @@ describe("loadConfig", () => {
     it(`accepts both ends of ${min}..${max}`, () => {
       for (const value of [min, max]) {
         const config = loadConfig(testEnv({ [name]: String(value) }));
-        const read = { SHARD_TIMEOUT_MS: config.shardTimeoutMs, DEADLINE_MARGIN_MS: config.deadlineMarginMs };
-        const got = name === "SHARD_MAX_ATTEMPTS" ? config.maxAttempts : read[name as keyof typeof read];
-        expect(got).toBe(value);
+        const read: Record<string, number> = {
+          SHARD_TIMEOUT_MS: config.shardTimeoutMs,
+          DEADLINE_MARGIN_MS: config.deadlineMarginMs,
+          SHARD_MAX_ATTEMPTS: config.maxAttempts,
+          BREAKER_FAILURE_THRESHOLD: config.breaker.failureThreshold,
+          BREAKER_COOLDOWN_MS: config.breaker.cooldownMs,
+        };
+        expect(read[name]).toBe(value);
       }
     });
   });
