@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import { ApiAlarms } from "./constructs/alarms.js";
 import { ShardedHttpApi } from "./constructs/api.js";
@@ -7,6 +7,7 @@ import { Network } from "./constructs/network.js";
 import { ShardSchemas } from "./constructs/schema.js";
 import { ShardCluster } from "./constructs/shard-cluster.js";
 import { type DeploySettings, dataRemovalPolicy, logRemovalPolicy } from "./context.js";
+import { applyRemovalPolicyTo, RESOURCES_A_RETAINED_CLUSTER_NEEDS } from "./retention.js";
 import {
   databaseName,
   functionEnvironment,
@@ -45,6 +46,10 @@ export class ShardedApiStack extends Stack {
       flowLogRetention: logRetention,
       logRemovalPolicy: logRemoval,
     });
+    // Retained clusters keep living in this VPC and its subnets after the stack is gone.
+    if (settings.removalPolicy === "retain") {
+      applyRemovalPolicyTo(network, RESOURCES_A_RETAINED_CLUSTER_NEEDS, RemovalPolicy.RETAIN);
+    }
     const schemas = new ShardSchemas(this, "Schema", {
       tableName: settings.tableName,
       providerRuntime: NODE_RUNTIME,
