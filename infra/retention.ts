@@ -22,7 +22,11 @@ export const RESOURCES_A_RETAINED_CLUSTER_NEEDS: ReadonlySet<string> = new Set([
 ]);
 
 /** Applies `policy` to every CloudFormation resource under `scope` whose type is in `types`. */
-export function applyRemovalPolicyTo(scope: IConstruct, types: ReadonlySet<string>, policy: RemovalPolicy): void {
+export function applyRemovalPolicyTo(
+  scope: IConstruct,
+  types: ReadonlySet<string>,
+  policy: RemovalPolicy,
+): void {
   for (const construct of scope.node.findAll()) {
     if (construct instanceof CfnResource && types.has(construct.cfnResourceType)) {
       construct.applyRemovalPolicy(policy);

@@ -7,7 +7,6 @@ import { Network } from "./constructs/network.js";
 import { ShardSchemas } from "./constructs/schema.js";
 import { ShardCluster } from "./constructs/shard-cluster.js";
 import { type DeploySettings, dataRemovalPolicy, logRemovalPolicy } from "./context.js";
-import { applyRemovalPolicyTo, RESOURCES_A_RETAINED_CLUSTER_NEEDS } from "./retention.js";
 import {
   databaseName,
   functionEnvironment,
@@ -16,6 +15,7 @@ import {
   shardEntries,
   validateFunctionEnvironment,
 } from "./function-environment.js";
+import { applyRemovalPolicyTo, RESOURCES_A_RETAINED_CLUSTER_NEEDS } from "./retention.js";
 
 export interface ShardedApiStackProps extends StackProps {
   readonly settings: DeploySettings;

@@ -10,7 +10,11 @@ import {
 } from "aws-cdk-lib/aws-rds";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
-import { applyRemovalPolicyTo, RESOURCES_A_RETAINED_CLUSTER_NEEDS, secretRemovalPolicy } from "../retention.js";
+import {
+  applyRemovalPolicyTo,
+  RESOURCES_A_RETAINED_CLUSTER_NEEDS,
+  secretRemovalPolicy,
+} from "../retention.js";
 
 /**
  * Aurora PostgreSQL 18.6, the newest version the pinned aws-cdk-lib (2.276.0) knows. AWS's "Supported Regions and

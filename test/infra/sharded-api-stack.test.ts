@@ -2,13 +2,21 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import type { CfnElement } from "aws-cdk-lib";
 import { Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../functions/core/config.js";
 import { DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+import { METRIC } from "../../functions/observability/metrics.js";
 import { API_FUNCTION_LOGICAL_ID, REPO_ROOT } from "../../infra/constructs/api-function.js";
-import { SAMPLE_ROWS_RESOURCE_TYPE, TABLE_RESOURCE_TYPE } from "../../infra/constructs/schema.js";
+import {
+  SAMPLE_ROWS_RESOURCE_TYPE,
+  SCHEMA_HANDLER_TIMEOUT,
+  SCHEMA_SERVICE_TIMEOUT,
+  TABLE_RESOURCE_TYPE,
+} from "../../infra/constructs/schema.js";
 import { ENGINE_VERSION } from "../../infra/constructs/shard-cluster.js";
+import { RETRY_BUDGET_MS } from "../../infra/handlers/schema-statement.js";
 import { asArray, policyStatements, render } from "./intrinsics.js";
 import { synthesize } from "./synth.js";
 
@@ -103,35 +111,45 @@ describe("the shards", () => {
 
 describe("the schema", () => {
   const tables = template.findResources(TABLE_RESOURCE_TYPE);
-  const calls = Object.values(tables).map((resource) =>
-    JSON.parse(render(template, resource.Properties.Update)),
+  const handlerId = stack.getLogicalId(
+    stack.node.findChild("Schema").node.findChild("Handler").node.defaultChild as CfnElement,
   );
+  const handlerFn = resourceOf("AWS::Lambda::Function", handlerId);
+  const handlerRoleId = handlerFn.Properties.Role["Fn::GetAtt"][0] as string;
+  const handlerPolicyIds = Object.entries(template.findResources("AWS::IAM::Policy"))
+    .filter(([, p]) => JSON.stringify(p.Properties.Roles).includes(`"${handlerRoleId}"`))
+    .map(([id]) => id);
 
   it("creates data_1 on every shard with one idempotent Data API statement each", () => {
-    expect(calls).toHaveLength(3);
-    for (const call of calls) {
-      expect(call).toMatchObject({
-        service: "RDSDataService",
-        action: "executeStatement",
-        parameters: { sql: 'CREATE TABLE IF NOT EXISTS "data_1" (id INT PRIMARY KEY, name VARCHAR(255))' },
-      });
+    const props = Object.values(tables).map((resource) => resource.Properties);
+    expect(props).toHaveLength(3);
+    for (const p of props) {
+      expect(p.Sql).toBe('CREATE TABLE IF NOT EXISTS "data_1" (id INT PRIMARY KEY, name VARCHAR(255))');
     }
-    expect(calls.map((call) => call.parameters.database).sort()).toEqual(["shard1", "shard2", "shard3"]);
-    expect(new Set(calls.map((call) => call.parameters.resourceArn))).toEqual(new Set(clusterArns));
-    expect(new Set(calls.map((call) => call.parameters.secretArn))).toEqual(new Set(secretArns));
+    expect(props.map((p) => p.Database).sort()).toEqual(["shard1", "shard2", "shard3"]);
+    expect(new Set(props.map((p) => render(template, p.ResourceArn)))).toEqual(new Set(clusterArns));
+    expect(new Set(props.map((p) => render(template, p.SecretArn)))).toEqual(new Set(secretArns));
+    // A stable physical id per shard and statement: a changed statement updates, never replaces.
+    expect(props.map((p) => p.PhysicalId).sort()).toEqual(
+      ["shard1", "shard2", "shard3"].map((db) => `${db}/data_1/${TABLE_RESOURCE_TYPE}`),
+    );
   });
 
-  it("runs the same statement on create and on update", () => {
+  it("runs each statement through the retrying handler, which CloudFormation stops waiting for after its timeout", () => {
     for (const resource of Object.values(tables)) {
-      expect(resource.Properties.Create).toEqual(resource.Properties.Update);
+      expect(resource.Properties.ServiceToken).toEqual({ "Fn::GetAtt": [handlerId, "Arn"] });
+      expect(resource.Properties.ServiceTimeout).toBe(String(SCHEMA_SERVICE_TIMEOUT.toSeconds()));
     }
+    // The Lambda outlives the handler's retry budget, and CloudFormation outlives the Lambda.
+    expect(handlerFn.Properties.Timeout).toBe(SCHEMA_HANDLER_TIMEOUT.toSeconds());
+    expect(handlerFn.Properties.Timeout * 1000).toBeGreaterThan(RETRY_BUDGET_MS);
+    expect(SCHEMA_SERVICE_TIMEOUT.toSeconds()).toBeGreaterThan(handlerFn.Properties.Timeout);
   });
 
   it("waits for each cluster's writer instance, which the Data API needs", () => {
     const instances = template.findResources("AWS::RDS::DBInstance");
     for (const resource of Object.values(tables)) {
-      const call = JSON.parse(render(template, resource.Properties.Update));
-      const clusterId = String(call.parameters.resourceArn).split(":").at(-1);
+      const clusterId = resource.Properties.ResourceArn["Fn::Join"][1].at(-1).Ref as string;
       const writer = Object.entries(instances).find(
         ([, i]) => i.Properties.DBClusterIdentifier.Ref === clusterId,
       );
@@ -140,8 +158,29 @@ describe("the schema", () => {
     }
   });
 
+  it("waits for the handler's IAM policy, so no statement runs before its permissions exist", () => {
+    expect(handlerPolicyIds.length).toBeGreaterThan(0);
+    for (const resource of Object.values(tables)) {
+      for (const policyId of handlerPolicyIds) expect(resource.DependsOn).toContain(policyId);
+      expect(resource.DependsOn).toContain(handlerRoleId);
+    }
+    for (const policyId of handlerPolicyIds) expect(handlerFn.DependsOn).toContain(policyId);
+  });
+
   it("loads no sample rows unless asked to", () => {
     template.resourceCountIs(SAMPLE_ROWS_RESOURCE_TYPE, 0);
+  });
+});
+
+describe("what the stack keeps when it goes (default removalPolicy=snapshot)", () => {
+  it("keeps each master secret, since a final snapshot is useless without its password", () => {
+    template.allResources("AWS::SecretsManager::Secret", { DeletionPolicy: "Retain" });
+    template.allResources("AWS::SecretsManager::SecretTargetAttachment", { DeletionPolicy: "Retain" });
+  });
+
+  it("deletes the network, which a snapshotted cluster no longer needs", () => {
+    template.allResources("AWS::EC2::VPC", { DeletionPolicy: Match.absent() });
+    template.allResources("AWS::EC2::Subnet", { DeletionPolicy: Match.absent() });
   });
 });
 
@@ -326,7 +365,14 @@ describe("least privilege", () => {
   });
 
   it("lets each schema statement run ExecuteStatement on its own cluster and read its own secret, nothing else", () => {
-    const schema = statements.filter(({ policy }) => policy.includes("CustomResourcePolicy"));
+    const table = Object.values(template.findResources(TABLE_RESOURCE_TYPE))[0];
+    const handler = resourceOf("AWS::Lambda::Function", table?.Properties.ServiceToken["Fn::GetAtt"][0]);
+    const handlerRoleId = handler.Properties.Role["Fn::GetAtt"][0] as string;
+    const schema = statements.filter(
+      ({ roles, statement }) =>
+        JSON.stringify(roles).includes(`"${handlerRoleId}"`) &&
+        !asArray(statement.Action)[0]?.startsWith("logs:"),
+    );
     const granted = schema.map(({ statement }) => [
       asArray(statement.Action).join(","),
       asArray(statement.Resource)
@@ -343,9 +389,9 @@ describe("least privilege", () => {
 });
 
 describe("the alarms", () => {
-  it("watch partial answers and each shard's timeouts on the metrics the function writes", () => {
+  it("watch partial answers and each shard's timeouts and errors on the metrics the function writes", () => {
     const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm")).map((a) => a.Properties);
-    expect(alarms).toHaveLength(1 + stack.shards.length);
+    expect(alarms).toHaveLength(1 + 2 * stack.shards.length);
     const dims = (a: { Dimensions: { Name: string; Value: string }[] }) =>
       Object.fromEntries(a.Dimensions.map((d) => [d.Name, d.Value]));
     const partial = alarms.find((a) => a.MetricName === "PartialResponses");
@@ -356,9 +402,21 @@ describe("the alarms", () => {
       TreatMissingData: "notBreaching",
     });
     expect(dims(partial)).toEqual({ service: env.POWERTOOLS_SERVICE_NAME });
-    const timeouts = alarms.filter((a) => a.MetricName === "ShardTimeouts").map(dims);
-    expect(timeouts).toEqual(
-      stack.shards.map((s) => ({ service: env.POWERTOOLS_SERVICE_NAME, shard: String(s.shardId) })),
-    );
+    const perShard = stack.shards.map((s) => ({
+      service: env.POWERTOOLS_SERVICE_NAME,
+      shard: String(s.shardId),
+    }));
+    // The metric names are the ones functions/observability/metrics.ts writes, with the same dimensions.
+    for (const name of [METRIC.shardTimeouts, METRIC.shardErrors]) {
+      const watched = alarms.filter((a) => a.MetricName === name);
+      expect(watched.map(dims)).toEqual(perShard);
+      for (const a of watched) {
+        expect(a).toMatchObject({
+          Namespace: env.POWERTOOLS_METRICS_NAMESPACE,
+          Statistic: "Sum",
+          Threshold: 5,
+        });
+      }
+    }
   });
 });
