@@ -4,7 +4,8 @@ import { ClientError, ShardUnavailableError } from "./core/errors.js";
 import type { ShardReport } from "./core/outcome.js";
 import type { ShardedTable } from "./core/sharded-table.js";
 import { type ApiResponse, empty, errorResponse } from "./http/response.js";
-import type { ApiRequest } from "./http/router.js";
+import { routeKeyAgrees } from "./http/route-table.js";
+import type { ApiRequest, Resolution } from "./http/router.js";
 import { createRoutes } from "./http/routes.js";
 
 /** The slice of the Lambda context the app uses; the local server passes nothing. */
@@ -68,13 +69,18 @@ function toRequest(
  */
 export function createApp(deps: AppDeps): App {
   const router = createRoutes(deps.table);
+  const missing = router.missing();
+  if (missing.length > 0) throw new Error(`routes without a handler: ${missing.join(", ")}`);
   return async (event, context) => {
     const started = performance.now();
     let shards: readonly ShardReport[] = [];
     const req = toRequest(event, context, (reported) => {
       shards = reported;
     });
-    const resolved = router.resolve(req.method, req.path);
+    let resolved: Resolution = router.resolve(req.method, req.path);
+    // A request API Gateway sent through the public `$default` route never runs a table route (route-table.ts).
+    if (resolved.kind === "found" && !routeKeyAgrees(event.routeKey, resolved.route))
+      resolved = { kind: "not_found" };
     let route = "unknown";
     let response: ApiResponse;
     try {

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import type { ApiResponse } from "../functions/http/response.js";
+import { apiGatewayRouteKey } from "../functions/http/route-table.js";
 
 /** Content types API Gateway passes through as text; any other body arrives base64-encoded, as it does there. */
 const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|[\w.+-]+\+json)\b)/i;
@@ -9,7 +10,8 @@ const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|[\w.+-]+\
 /**
  * Builds the API Gateway HTTP API (payload 2.0) event that AWS would send for this request, so the handler cannot
  * tell the local server from API Gateway: lower-cased headers with repeats joined by commas, decoded query parameters
- * with repeats joined by commas, `$default` route and stage, and a text or base64 body.
+ * with repeats joined by commas, the route key API Gateway would select (a route of the route table, or `$default`),
+ * the `$default` stage, and a text or base64 body.
  */
 /**
  * The request target as API Gateway passes it on: the raw path (no `//` read as a host, no dot segments resolved, as
@@ -39,9 +41,10 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewa
   const isBase64Encoded = body.length > 0 && !TEXTUAL.test(contentType);
   const now = new Date();
   const rawQueryString = target.query;
+  const routeKey = apiGatewayRouteKey(req.method ?? "GET", target.path);
   const event: APIGatewayProxyEventV2 = {
     version: "2.0",
-    routeKey: "$default",
+    routeKey,
     rawPath: target.path,
     rawQueryString,
     headers,
@@ -58,7 +61,7 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewa
         userAgent: headers["user-agent"] ?? "",
       },
       requestId: randomUUID(),
-      routeKey: "$default",
+      routeKey,
       stage: "$default",
       time: now.toUTCString(),
       timeEpoch: now.getTime(),

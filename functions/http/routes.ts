@@ -34,7 +34,10 @@ function jsonBody(req: ApiRequest): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** The API's routes over the sharded table: the same for the Lambda handler and the local server. */
+/**
+ * The handlers of the routes of route-table.ts over the sharded table: the same for the Lambda handler and the local
+ * server. `Router.on` refuses a route that is not in the table, and `createApp` one the table has without a handler.
+ */
 export function createRoutes(table: ShardedTable): Router {
   const budget = (req: ApiRequest) => ({ remainingMs: req.remainingMs });
   return new Router()

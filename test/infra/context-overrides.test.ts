@@ -98,12 +98,13 @@ describe("IAM-authorized reads with a tighter throttle", () => {
     throttleBurstLimit: "10",
   });
 
-  it("requires IAM on every route, reads included", () => {
-    const types = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map(
-      (route) => route.Properties.AuthorizationType,
-    );
-    expect(types).toHaveLength(6);
-    expect(new Set(types)).toEqual(new Set(["AWS_IAM"]));
+  it("requires IAM on every route of the table, reads included; only the data-less $default stays public", () => {
+    const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map((route) => [
+      route.Properties.RouteKey,
+      route.Properties.AuthorizationType,
+    ]);
+    expect(routes).toHaveLength(7);
+    for (const [key, auth] of routes) expect(auth, key).toBe(key === "$default" ? "NONE" : "AWS_IAM");
   });
 
   it("throttles the stage at the given rate and burst", () => {

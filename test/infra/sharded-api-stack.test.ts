@@ -7,6 +7,7 @@ import { Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../functions/core/config.js";
 import { DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+import { ROUTE_TABLE, routeKey } from "../../functions/http/route-table.js";
 import { METRIC } from "../../functions/observability/metrics.js";
 import { API_FUNCTION_LOGICAL_ID, REPO_ROOT } from "../../infra/constructs/api-function.js";
 import {
@@ -243,9 +244,7 @@ describe("the bundle", () => {
   });
 
   it("loads in Node and answers GET /health without touching a shard", () => {
-    const event = { ...JSON.parse(readFileSync(join(REPO_ROOT, "events", "get-data.json"), "utf8")) };
-    event.rawPath = "/health";
-    event.requestContext.http.path = "/health";
+    const event = JSON.parse(readFileSync(join(REPO_ROOT, "events", "health.json"), "utf8"));
     const script = [
       `const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});`,
       "const context = {",
@@ -269,7 +268,7 @@ describe("the bundle", () => {
 });
 
 describe("the HTTP API", () => {
-  it("routes reads without authorization and writes behind IAM", () => {
+  it("builds its routes from the function's route table: reads public, writes behind IAM, plus a public $default", () => {
     const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map((route) => [
       route.Properties.RouteKey,
       route.Properties.AuthorizationType,
@@ -281,18 +280,17 @@ describe("the HTTP API", () => {
       "POST /data": "AWS_IAM",
       "PUT /data/{id}": "AWS_IAM",
       "DELETE /data/{id}": "AWS_IAM",
+      $default: "NONE",
     });
+    expect(routes.filter(([key]) => key !== "$default").map(([key, auth]) => `${key} ${auth}`)).toEqual(
+      ROUTE_TABLE.map((r) => `${routeKey(r)} ${r.auth === "iam" ? "AWS_IAM" : "NONE"}`),
+    );
   });
 
-  it("answers CORS preflights itself with the CORS policy of the function's responses", () => {
+  it("has no CORS configuration, so the function's CORS headers and preflight answers reach clients unchanged", () => {
     template.hasResourceProperties("AWS::ApiGatewayV2::Api", {
       ProtocolType: "HTTP",
-      CorsConfiguration: {
-        AllowOrigins: ["*"],
-        AllowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        AllowHeaders: Match.arrayWith(["content-type", "authorization", "x-amz-security-token"]),
-        MaxAge: 600,
-      },
+      CorsConfiguration: Match.absent(),
     });
   });
 

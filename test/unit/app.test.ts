@@ -513,7 +513,20 @@ describe("routing", () => {
   });
 
   it("reads the method case-insensitively", async () => {
-    expect((await call({ method: "get", path: "/health" })).status).toBe(200);
+    expect((await call({ method: "get", path: "/health", routeKey: "GET /health" })).status).toBe(200);
+  });
+
+  it("never runs a route's handler for a request API Gateway sent through $default", async () => {
+    // As if API Gateway had not matched `POST /data` (IAM) and the public catch-all had caught it instead.
+    const res = await call({
+      method: "POST",
+      path: "/data",
+      body: { id: 7, name: "x" },
+      routeKey: "$default",
+    });
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe("route_not_found");
+    expect(mock.commandCalls(ExecuteStatementCommand)).toEqual([]);
   });
 
   it("treats an empty rawPath as the root", async () => {
