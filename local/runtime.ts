@@ -14,6 +14,7 @@ import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
+import { endpointUrl } from "./sam-endpoints.js";
 
 export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
 
@@ -38,6 +39,8 @@ export interface LocalRuntimeOptions {
    * `sam local invoke`); a port already taken falls back to a free one. Unset: always a free port.
    */
   readonly dataApiPort?: (shard: number) => number;
+  /** Address the Data API endpoints listen on (`DATA_API_HOST`, see local/sam-endpoints.ts). @default 127.0.0.1 */
+  readonly dataApiHost?: string;
 }
 
 export interface LocalShard {
@@ -112,6 +115,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
             postgres,
             clusters: [{ ...arns, database }],
             port,
+            ...(opts.dataApiHost === undefined ? {} : { host: opts.dataApiHost }),
             ...(opts.faults?.has(id) ? { fault: opts.faults.get(id) } : {}),
           });
         const preferred = opts.dataApiPort?.(id) ?? 0;
@@ -130,7 +134,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
           ranges: s.ranges,
           ...localArns(s.id),
           database: s.database,
-          endpoint: s.endpoint.url,
+          endpoint:
+            opts.dataApiHost === undefined ? s.endpoint.url : endpointUrl(opts.dataApiHost, s.endpoint.port),
         })),
       ),
       ...(opts.shardTimeoutMs === undefined ? {} : { SHARD_TIMEOUT_MS: String(opts.shardTimeoutMs) }),

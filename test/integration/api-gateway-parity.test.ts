@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ROUTE_TABLE, routeKey } from "../../functions/http/route-table.js";
 import { toApiGatewayEvent } from "../../local/api-gateway-event.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
-import { synthesize } from "../infra/synth.js";
 import { expectError, get, request } from "../helpers/api-client.js";
+import { synthesize } from "../infra/synth.js";
 
 const { template } = synthesize();
 const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map(
