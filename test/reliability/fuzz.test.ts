@@ -370,7 +370,9 @@ describe("the local server passes the request target on raw, as API Gateway does
     const client = httpClient(runtime.url, 1);
     try {
       const res = await client.call("GET", "//x/health");
-      const direct = await runtime.app(toEvent({ method: "GET", path: "//x/health", query: [], headers: {} }));
+      const direct = await runtime.app(
+        toEvent({ method: "GET", path: "//x/health", query: [], headers: {} }),
+      );
       expect(direct.statusCode).toBe(404);
       expect(res.status).toBe(direct.statusCode);
     } finally {
