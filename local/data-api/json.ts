@@ -49,7 +49,9 @@ function withBigints(value: unknown): string {
  */
 export function parseJson(text: string): unknown {
   if (!/\d{16}/.test(text)) return JSON.parse(text);
-  const marker = `\u0000${randomUUID()}:`;
+  const nonce = `${randomUUID()}:`;
+  // In the JSON text the marker's NUL is escaped (a raw control character is not valid JSON); parsed, it is real.
+  const marker = `\u0000${nonce}`;
   let out = "";
   let last = 0;
   let i = 0;
@@ -65,7 +67,7 @@ export function parseJson(text: string): unknown {
       NUMBER.lastIndex = i;
       const literal = NUMBER.exec(text)?.[0] ?? c;
       if (/^-?\d+$/.test(literal) && !Number.isSafeInteger(Number(literal))) {
-        out += `${text.slice(last, i)}"${marker}${literal}"`;
+        out += `${text.slice(last, i)}"\\u0000${nonce}${literal}"`;
         last = i + literal.length;
       }
       i += literal.length;

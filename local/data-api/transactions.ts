@@ -101,7 +101,18 @@ export class Transactions {
     await this.#finish(id, resourceArn, "COMMIT");
   }
 
+  /**
+   * A transaction a failed statement aborted is already rolled back, so rolling it back succeeds once (choice: AWS
+   * documents "not found" for calls after the abort but not for RollbackTransaction; clients roll back after an
+   * error and must see that error, not one of the rollback). CommitTransaction still cannot commit it.
+   */
   async rollback(id: string, resourceArn: string): Promise<void> {
+    const aborted = this.#aborted.get(id);
+    if (aborted !== undefined && !this.#open.has(id)) {
+      clearTimeout(aborted);
+      this.#aborted.delete(id);
+      return;
+    }
     await this.#finish(id, resourceArn, "ROLLBACK");
   }
 
