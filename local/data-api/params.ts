@@ -69,7 +69,9 @@ function bindOne(
   const raw = field[member];
   const hinted = typeHint === undefined ? undefined : TYPE_HINTS[typeHint];
   const invalid = (expected: string) =>
-    badRequest(`Parameter "${name}": ${member} must be ${expected}, got ${JSON.stringify(raw)}`);
+    badRequest(
+      `Parameter "${name}": ${member} must be ${expected}, got ${typeof raw === "bigint" ? raw : JSON.stringify(raw)}`,
+    );
   switch (member) {
     case "isNull":
       if (raw !== true && raw !== false) throw invalid("a boolean");
