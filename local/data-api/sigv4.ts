@@ -135,6 +135,11 @@ export async function verifySignature(
       `Signature expired: ${amzDate} is now earlier than ${new Date(now.getTime() - MAX_SKEW_MS).toISOString().replace(/[-:]|\.\d{3}/g, "")} (${now.toISOString().replace(/[-:]|\.\d{3}/g, "")} - 15 min.)`,
     );
   }
+  // The signer trusts a declared payload hash; AWS checks it against the body (an unsigned payload is S3's alone).
+  const declaredHash = header(request.headers, "x-amz-content-sha256");
+  if (declaredHash !== undefined && declaredHash !== createHash("sha256").update(request.body).digest("hex")) {
+    throw denied("InvalidSignatureException", SIGNATURE_MISMATCH);
+  }
   const url = new URL(request.url, "http://localhost");
   const query: Record<string, string | string[]> = {};
   for (const [key, value] of url.searchParams) {

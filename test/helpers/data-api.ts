@@ -94,7 +94,13 @@ export async function eventually(
 export async function signedPost(
   url: string,
   body: string,
-  options: { headers?: Record<string, string>; credentials?: LocalCredentials; date?: Date } = {},
+  options: {
+    headers?: Record<string, string>;
+    credentials?: LocalCredentials;
+    date?: Date;
+    /** Sent instead of `body` after signing `body`: a request tampered with on the way. */
+    tamperedBody?: string;
+  } = {},
 ): Promise<Response> {
   const target = new URL(url);
   const signer = new SignatureV4({
@@ -117,5 +123,5 @@ export async function signedPost(
     options.date ? { signingDate: options.date } : {},
   );
   const { host: _host, ...headers } = signed.headers;
-  return fetch(url, { method: "POST", headers, body });
+  return fetch(url, { method: "POST", headers, body: options.tamperedBody ?? body });
 }
