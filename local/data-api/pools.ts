@@ -49,6 +49,9 @@ export class ConnectionPools {
       pool = new pg.Pool({ ...this.#config(database), max: this.maxPerDatabase, idleTimeoutMillis: 30_000 });
       // An idle connection the server drops (PostgreSQL stopped first) must not crash the process.
       pool.on("error", () => undefined);
+      // At connect, before the pool hands the client out: a connection terminated just after its handshake sends its
+      // FATAL error in the same read as its ReadyForQuery, before the caller could add a listener of its own.
+      pool.on("connect", (client) => this.#watch(client));
       this.#pools.set(database, pool);
     }
     return pool;

@@ -137,7 +137,10 @@ export async function verifySignature(
   }
   // The signer trusts a declared payload hash; AWS checks it against the body (an unsigned payload is S3's alone).
   const declaredHash = header(request.headers, "x-amz-content-sha256");
-  if (declaredHash !== undefined && declaredHash !== createHash("sha256").update(request.body).digest("hex")) {
+  if (
+    declaredHash !== undefined &&
+    declaredHash !== createHash("sha256").update(request.body).digest("hex")
+  ) {
     throw denied("InvalidSignatureException", SIGNATURE_MISMATCH);
   }
   const url = new URL(request.url, "http://localhost");
