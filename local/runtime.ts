@@ -11,6 +11,7 @@ import {
 } from "../functions/core/shard-map.js";
 import { type ApiServer, startApiServer } from "./api-server.js";
 import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js";
+import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
@@ -68,12 +69,11 @@ export const localArns = (shard: number) => ({
 });
 
 /**
- * The SDK needs credentials and a region even against a local endpoint; without them it would probe the instance
- * metadata service and stall. Real values already in the environment are left alone.
+ * The SDK needs a region even against a local endpoint. Credentials are not taken from here: the app's clients get
+ * `LOCAL_CREDENTIALS` explicitly, so the user's own AWS credentials in the environment never reach (nor break) the
+ * local endpoints, which accept only signatures made with those.
  */
 function ensureLocalCredentials(): void {
-  process.env.AWS_ACCESS_KEY_ID ??= "local";
-  process.env.AWS_SECRET_ACCESS_KEY ??= "local";
   process.env.AWS_REGION ??= "us-east-1";
   // Locally Node 20 is fine; the deployed function runs on Node 22+, where the SDK does not warn.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -146,7 +146,11 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       ...opts.env,
     };
     const logger = opts.logger ?? new Logger({ serviceName: "sharded-data-api", logLevel: "WARN" });
-    const { app } = composeApp(env, { logger, ...(opts.observe ? { observe: opts.observe } : {}) });
+    const { app } = composeApp(env, {
+      logger,
+      credentials: LOCAL_CREDENTIALS,
+      ...(opts.observe ? { observe: opts.observe } : {}),
+    });
     const setFault = async (shard: number, fault: Fault | undefined) => {
       const target = shards.find((s) => s.id === shard);
       if (!target) throw new RangeError(`no shard ${shard}`);

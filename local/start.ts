@@ -1,5 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { ConfigError } from "../functions/core/errors.js";
+import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
 import { formatFault, parseFaults } from "./faults.js";
 import { FAULTS_PATH } from "./faults-route.js";
 import { startLocalRuntime } from "./runtime.js";
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
     ...(runtime.shards.every((s) => s.endpoint.port === samDataApiPort(s.id))
       ? []
       : ["Note: a Data API port of 4101-4103 was taken, so events/env.json does not match this run.", ""]),
+    ...localCredentialLines(),
     `Shard timeout: ${timeout || 2000} ms`,
     "Try:",
     `  curl -s ${runtime.url}/data`,
@@ -70,6 +72,15 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+/** The credentials the local Data API endpoints verify SigV4 signatures with, for other clients (SAM, scripts). */
+function localCredentialLines(): string[] {
+  const { accessKeyId, secretAccessKey } = LOCAL_CREDENTIALS;
+  return [
+    `Data API credentials (SigV4, any region): access key ${accessKeyId}, secret key ${secretAccessKey}`,
+    "",
+  ];
 }
 
 main().catch((err: unknown) => {
