@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { App, AppDeps } from "../functions/app.js";
 import { composeApp } from "../functions/compose.js";
+import { DEFAULTS } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
 import {
   createShardMap,
@@ -14,6 +15,7 @@ import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
+import { createShardRoles } from "./roles.js";
 
 export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
 
@@ -59,9 +61,14 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
+/**
+ * A local shard's ARNs: its cluster, its master secret (the owner role: administration and the Data API
+ * compatibility tests) and the function's own secret (the least-privilege role the app runs as, as in AWS).
+ */
 export const localArns = (shard: number) => ({
   resourceArn: `arn:aws:rds:us-east-1:000000000000:cluster:local-shard-${shard}`,
   secretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}`,
+  functionSecretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}-api`,
 });
 
 /**
@@ -102,6 +109,10 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     }
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
     const databases = await createShardDatabases(postgres, map, { prefix });
+    const roles = await createShardRoles(postgres, databases, {
+      prefix,
+      shardTimeoutMs: Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs),
+    });
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
         const database = databases.find((d) => d.shard === id)?.database;
@@ -110,7 +121,17 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         const start = (port: number) =>
           startDataApiEndpoint({
             postgres,
-            clusters: [{ ...arns, database }],
+            clusters: [
+              {
+                resourceArn: arns.resourceArn,
+                secretArn: arns.secretArn,
+                secrets: [
+                  { secretArn: arns.secretArn, ...roles.owner },
+                  { secretArn: arns.functionSecretArn, ...roles.api },
+                ],
+                database,
+              },
+            ],
             port,
             ...(opts.faults?.has(id) ? { fault: opts.faults.get(id) } : {}),
           });
@@ -128,7 +149,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         shards.map((s) => ({
           id: s.id,
           ranges: s.ranges,
-          ...localArns(s.id),
+          resourceArn: localArns(s.id).resourceArn,
+          secretArn: localArns(s.id).functionSecretArn,
           database: s.database,
           endpoint: s.endpoint.url,
         })),
