@@ -30,7 +30,8 @@ let app: App;
 
 beforeEach(() => {
   mock.reset();
-  t = seededTable(mock, { SHARD_TIMEOUT_MS: "50" });
+  // Long enough for a write to be sent well within its own deadline (a fifth of it) on a busy machine.
+  t = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
   logger = new Logger({ serviceName: "test", logLevel: "SILENT" });
   summaries = [];
   app = createApp({ table: t.table, logger, observe: (s) => summaries.push(s) });
@@ -185,11 +186,13 @@ describe("GET /data/{id}", () => {
     expect(res.body.shards).toEqual([{ shard: 2, status: "ok", count: 0, ms: expect.any(Number) }]);
   });
 
-  it("answers 404 saying the shard did not answer when the owning shard failed", async () => {
+  it("answers 503 shard_unavailable, never 404, when the owning shard failed: unknown is not absent", async () => {
     mock.on(ExecuteStatementCommand, { resourceArn: ARN_2 }).callsFake(hang);
     const res = await call({ path: "/data/15" });
-    expectError(res, 404, "not_found", "id 15 could not be read: its shard did not answer");
+    expectError(res, 503, "shard_unavailable", "id 15 could not be read: shard 2 did not answer; retry later");
+    expect(res.body.shard).toBe(2);
     expect(res.body.shards).toEqual([{ shard: 2, status: "timeout", ms: expect.any(Number) }]);
+    expect(res.headers["retry-after"]).toBe("1");
   });
 
   const OUTSIDE = ["61", "0", "-1", "2147483647"];
@@ -245,8 +248,10 @@ describe("POST /data", () => {
       res,
       503,
       "shard_unavailable",
-      "shard 2 did not confirm the write (DatabaseResumingException); it may not have been applied, retry later",
+      "shard 2 did not confirm the write (DatabaseResumingException); it may or may not have been applied, and can no longer take effect: read the row before retrying",
     );
+    expect(res.body.outcome).toBe("unknown");
+    expect(res.body.shard).toBe(2);
     expect(res.headers["retry-after"]).toBe("1");
     expect(res.raw).not.toContain("db-7xk");
   });
