@@ -26,7 +26,10 @@ export async function createShardRoles(
   databases: readonly { readonly database: string }[],
   opts: { readonly prefix: string; readonly tableName?: string; readonly shardTimeoutMs: number },
 ): Promise<LocalRoles> {
-  const base = opts.prefix.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 50);
+  const base = opts.prefix
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, "_")
+    .slice(0, 50);
   const roles: LocalRoles = {
     owner: { user: `${base}_owner`, password: randomBytes(12).toString("hex") },
     api: { user: `${base}_api`, password: randomBytes(12).toString("hex") },

@@ -5,10 +5,10 @@ import { mergePages, type ShardRows } from "./merge.js";
 import { isFailure, report, type ShardOutcome, type ShardReport } from "./outcome.js";
 import type { Row } from "./row.js";
 import { type Clock, callWithDeadline } from "./shard-call.js";
-import { deleteRow, insertRow, parseWriteResult, updateRow, type WriteResult } from "./write-sql.js";
-import { type WriteTimings, writeDeadline, writeHorizon, writeTimings } from "./write-deadline.js";
 import { MAX_ID, MIN_ID } from "./shard-map.js";
 import { parseRows, type Statement, selectOne, selectRange } from "./sql.js";
+import { type WriteTimings, writeDeadline, writeHorizon, writeTimings } from "./write-deadline.js";
+import { deleteRow, insertRow, parseWriteResult, updateRow, type WriteResult } from "./write-sql.js";
 
 /**
  * The most rows one shard call returns. The Data API fails a result over 1 MiB, and AWS describes the JSON result
@@ -189,7 +189,8 @@ export class ShardedTable {
       timeoutMs,
       async (signal): Promise<WriteResult> => {
         // Checked at the moment of sending: a stalled process must not send a write that can only arrive late.
-        if (this.#wallClock() >= deadlineMs) throw new WriteNotSentError("the write deadline passed before sending");
+        if (this.#wallClock() >= deadlineMs)
+          throw new WriteNotSentError("the write deadline passed before sending");
         sent = true;
         return parseWriteResult((await execute(client, shard, build(deadlineMs), signal)).formattedRecords);
       },

@@ -12,7 +12,7 @@
  *
  * Clock assumption: the deadline is compared by the database with its own clock. Lambda and Aurora both keep time
  * with the Amazon Time Sync Service (microsecond-level accuracy on current hosts, at worst a few ms), so the
- * `safety` margin (a fifth of the shard timeout, 400 ms by default) covers clock error plus the commit itself.
+ * `safety` margin (15 % of the shard timeout, 300 ms by default) covers clock error plus the commit itself.
  * The residual window, said honestly: a commit that takes longer than `safety` after a statement ran to the very
  * end of its `statement_timeout`, or clocks further apart than `safety`, could still land after the 503. Both are
  * far outside what these services do, but they are assumptions, not proofs.
@@ -30,14 +30,15 @@ export interface WriteTimings {
 /**
  * The timings for a shard timeout, one pure function shared by the function, the CDK stack (which sets them on the
  * role) and the local runtime (which does the same), so the three can never disagree. With 2000 ms: statements may
- * start within 800 ms of sending, run 800 ms at most (locks 500 ms), and 400 ms are left for clocks and commit.
+ * start within 1200 ms of sending (a burst queued behind the Data API's connections still gets in), run 500 ms at
+ * most (a single-row write by primary key takes milliseconds; lock waits 300 ms), and 300 ms are left for clocks and
+ * the commit.
  */
 export function writeTimings(shardTimeoutMs: number): WriteTimings {
-  const statementTimeoutMs = Math.max(1, Math.floor(shardTimeoutMs * 0.4));
   return {
-    statementTimeoutMs,
-    lockTimeoutMs: Math.max(1, Math.floor(shardTimeoutMs * 0.25)),
-    safetyMs: Math.max(1, Math.floor(shardTimeoutMs * 0.2)),
+    statementTimeoutMs: Math.max(1, Math.floor(shardTimeoutMs * 0.25)),
+    lockTimeoutMs: Math.max(1, Math.floor(shardTimeoutMs * 0.15)),
+    safetyMs: Math.max(1, Math.floor(shardTimeoutMs * 0.15)),
   };
 }
 

@@ -62,7 +62,10 @@ export function answerFrom(store: ShardStore) {
       const rows = store.has(id) ? [{ id, name: store.get(id) ?? null }] : [];
       return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
-    const write = /^WITH go AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AS in_time\), w AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM w\)::int AS changed FROM go$/.exec(sql);
+    const write =
+      /^WITH go AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AS in_time\), w AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM w\)::int AS changed FROM go$/.exec(
+        sql,
+      );
     if (write) {
       // The statement's own deadline, as PostgreSQL checks it: against the time the statement arrives.
       const deadline = Date.parse(`${String(param(input, "deadline")).replace(" ", "T")}Z`);
@@ -74,7 +77,11 @@ export function answerFrom(store: ShardStore) {
       });
       const body = write[1] ?? "";
       const id = longParam(input, "id");
-      if (/^INSERT INTO \S+ \(id, name\) SELECT :id, :name WHERE \(SELECT in_time FROM go\) ON CONFLICT \(id\) DO NOTHING$/.test(body)) {
+      if (
+        /^INSERT INTO \S+ \(id, name\) SELECT :id, :name WHERE \(SELECT in_time FROM go\) ON CONFLICT \(id\) DO NOTHING$/.test(
+          body,
+        )
+      ) {
         if (!inTime || store.has(id)) return answer(0);
         store.set(id, String(param(input, "name")));
         return answer(1);

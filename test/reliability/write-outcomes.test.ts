@@ -119,7 +119,13 @@ async function faultLoop(shard: number, random: () => number, until: number): Pr
   const kinds: FaultKind[] = [];
   const database = runtime.shards.find((s) => s.id === shard)?.database ?? "";
   const ids = HOT.filter((id) => idsOf(shard).includes(id));
-  const all: FaultKind[] = ["slow_past_timeout", "lock_past_timeout", "down_mid_call", "slow_then_down", "none"];
+  const all: FaultKind[] = [
+    "slow_past_timeout",
+    "lock_past_timeout",
+    "down_mid_call",
+    "slow_then_down",
+    "none",
+  ];
   while (performance.now() < until - 2_500) {
     const kind = all[Math.floor(random() * all.length)] as FaultKind;
     kinds.push(kind);

@@ -189,7 +189,12 @@ describe("GET /data/{id}", () => {
   it("answers 503 shard_unavailable, never 404, when the owning shard failed: unknown is not absent", async () => {
     mock.on(ExecuteStatementCommand, { resourceArn: ARN_2 }).callsFake(hang);
     const res = await call({ path: "/data/15" });
-    expectError(res, 503, "shard_unavailable", "id 15 could not be read: shard 2 did not answer; retry later");
+    expectError(
+      res,
+      503,
+      "shard_unavailable",
+      "id 15 could not be read: shard 2 did not answer; retry later",
+    );
     expect(res.body.shard).toBe(2);
     expect(res.body.shards).toEqual([{ shard: 2, status: "timeout", ms: expect.any(Number) }]);
     expect(res.headers["retry-after"]).toBe("1");
