@@ -376,6 +376,53 @@ describe("POST /data", () => {
     expect(res.status).toBe(201);
     expect(res.body.item).toEqual({ id: 6, name: "Sechs ✓" });
   });
+
+  it("refuses a base64-encoded body that is not valid UTF-8 with a 400, storing nothing", async () => {
+    t.stores.get(1)?.delete(6);
+    const bytes = Buffer.concat([
+      Buffer.from('{"id":6,"name":"S'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}'),
+    ]);
+    const event = apiEvent({
+      method: "POST",
+      path: "/data",
+      headers: { "content-type": "application/json" },
+    });
+    const res = await app({ ...event, body: bytes.toString("base64"), isBase64Encoded: true });
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body ?? "")).toEqual({
+      error: { code: "invalid_encoding", message: "body: not valid UTF-8" },
+    });
+    expect(t.stores.get(1)?.has(6)).toBe(false);
+  });
+
+  it.each(["iso-8859-1", "utf-16", "latin1"])(
+    "refuses the charset %s with a 415 that names it",
+    async (charset) => {
+      const res = await post(
+        { id: 6, name: "x" },
+        { "content-type": `application/json; charset=${charset}` },
+      );
+      expectError(res, 415, "unsupported_charset", `content-type: charset must be utf-8, got ${charset}`);
+    },
+  );
+});
+
+describe("what writes report for logs and metrics", () => {
+  it("reports the owning shard of every write, confirmed, refused or failed, as reads do", async () => {
+    t.stores.get(3)?.delete(55);
+    await post({ id: 55, name: "x" });
+    await post({ id: 55, name: "again" });
+    mock.on(ExecuteStatementCommand, { resourceArn: ARN_1 }).rejects(new Error("boom"));
+    await call({ method: "DELETE", path: "/data/5" });
+    expect(summaries.map((s) => [s.route, s.status, s.shards])).toEqual([
+      ["POST /data", 201, [{ shard: 3, status: "ok", count: 1, ms: expect.any(Number) }]],
+      ["POST /data", 409, [{ shard: 3, status: "ok", count: 0, ms: expect.any(Number) }]],
+      ["DELETE /data/{id}", 503, [{ shard: 1, status: "error", error: "Error", ms: expect.any(Number) }]],
+    ]);
+    expect(summaries[2]?.partial).toBe(true);
+  });
 });
 
 describe("PUT /data/{id}", () => {
