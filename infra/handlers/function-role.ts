@@ -8,11 +8,7 @@
  * framework function, with its managed policy and wildcard grants, is needed. Deleting the resource leaves the role:
  * the data it may reach outlives the stack under `retain`/`snapshot`, and a role is harmless without its secret.
  */
-import {
-  DatabaseResumingException,
-  ExecuteStatementCommand,
-  RDSDataClient,
-} from "@aws-sdk/client-rds-data";
+import { DatabaseResumingException, ExecuteStatementCommand, RDSDataClient } from "@aws-sdk/client-rds-data";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
 import { functionRoleSql, scramVerifier } from "../role-sql.js";
@@ -65,7 +61,11 @@ async function apply(props: FunctionRoleProperties): Promise<void> {
   );
 }
 
-async function respond(event: CloudFormationCustomResourceEvent, status: "SUCCESS" | "FAILED", reason: string) {
+async function respond(
+  event: CloudFormationCustomResourceEvent,
+  status: "SUCCESS" | "FAILED",
+  reason: string,
+) {
   const physicalResourceId =
     event.RequestType === "Create"
       ? `${event.ResourceProperties.Database}/function-role`

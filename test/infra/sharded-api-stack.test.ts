@@ -377,9 +377,7 @@ describe("least privilege", () => {
     expect(resourcesOf("secretsmanager")).toEqual(new Set(functionSecretArns));
     // Exactly ExecuteStatement and GetSecretValue: no Batch/Begin/Commit/Rollback, no DescribeSecret.
     const actions = new Set(
-      own
-        .flatMap(({ statement }) => asArray(statement.Action))
-        .filter((a) => !a.startsWith("logs:")),
+      own.flatMap(({ statement }) => asArray(statement.Action)).filter((a) => !a.startsWith("logs:")),
     );
     expect(actions).toEqual(new Set(["rds-data:ExecuteStatement", "secretsmanager:GetSecretValue"]));
     const resources = JSON.stringify(own.map(({ statement }) => render(template, statement.Resource)));
