@@ -109,9 +109,11 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     }
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
     const databases = await createShardDatabases(postgres, map, { prefix });
+    // The role's timeouts follow the app's shard timeout; an invalid value is reported by the app's config below.
+    const timeout = Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs);
     const roles = await createShardRoles(postgres, databases, {
       prefix,
-      shardTimeoutMs: Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs),
+      shardTimeoutMs: Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULTS.shardTimeoutMs,
     });
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
