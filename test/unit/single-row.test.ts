@@ -179,7 +179,7 @@ describe("ShardedTable.create", () => {
   });
 
   it("throws ShardUnavailableError naming the shard and the error when the shard fails", async () => {
-    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "60" });
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
     onShard(ARN_2).rejects(resuming());
     const err = await rejection(table.create({ id: 12, name: "x" }));
     expect(err).toBeInstanceOf(ShardUnavailableError);
@@ -192,7 +192,7 @@ describe("ShardedTable.create", () => {
   });
 
   it("throws ShardUnavailableError when the shard answers without a result row, which confirms nothing", async () => {
-    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "60" });
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
     onShard(ARN_2).resolves({ formattedRecords: "[]", numberOfRecordsUpdated: 1 });
     const err = await rejection(table.replace(12, "x"));
     expect(err).toBeInstanceOf(ShardUnavailableError);
@@ -229,7 +229,7 @@ describe("ShardedTable.create", () => {
   });
 
   it("throws ShardUnavailableError with reason timeout and outcome unknown when the shard hangs", async () => {
-    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "30" });
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
     onShard(ARN_2).callsFake(hang);
     const err = await rejection(table.create({ id: 12, name: "x" }));
     expect(err).toBeInstanceOf(ShardUnavailableError);
@@ -280,7 +280,7 @@ describe("ShardedTable.replace", () => {
   });
 
   it("throws ShardUnavailableError on an error or a timeout", async () => {
-    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "60" });
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
     onShard(ARN_1).rejects(new ServiceUnavailableError({ message: "x", $metadata: {} }));
     onShard(ARN_3).callsFake(hang);
     const unavailable = { shard: 1, reason: "ServiceUnavailableError" };
