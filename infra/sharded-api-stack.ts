@@ -3,6 +3,7 @@ import type { Construct } from "constructs";
 import { ApiAlarms } from "./constructs/alarms.js";
 import { ShardedHttpApi } from "./constructs/api.js";
 import { ApiFunction, NODE_RUNTIME } from "./constructs/api-function.js";
+import { FunctionDatabaseRoles } from "./constructs/function-role.js";
 import { Network } from "./constructs/network.js";
 import { ShardSchemas } from "./constructs/schema.js";
 import { ShardCluster } from "./constructs/shard-cluster.js";
@@ -56,6 +57,12 @@ export class ShardedApiStack extends Stack {
       logRetention,
       logRemovalPolicy: logRemoval,
     });
+    const functionRoles = new FunctionDatabaseRoles(this, "FunctionDbRole", {
+      tableName: settings.tableName,
+      shardTimeoutMs: settings.shardTimeoutMs,
+      logRetention,
+      logRemovalPolicy: logRemoval,
+    });
 
     this.shards = settings.shardMap.shards.map(({ id: shardId, ranges }) => {
       const shard = new ShardCluster(this, `Shard${shardId}`, {
@@ -68,7 +75,8 @@ export class ShardedApiStack extends Stack {
         deletionProtection: settings.deletionProtection,
         removalPolicy: dataRemovalPolicy(settings.removalPolicy),
       });
-      schemas.addShard(shard, settings.seedSampleRows ? { seedRanges: ranges } : {});
+      const [table] = schemas.addShard(shard, settings.seedSampleRows ? { seedRanges: ranges } : {});
+      if (table) functionRoles.addShard(shard, table);
       return shard;
     });
 
@@ -76,7 +84,8 @@ export class ShardedApiStack extends Stack {
       const shard = this.shard(shardId);
       return {
         resourceArn: shard.clusterArn,
-        secretArn: shard.secret.secretArn,
+        // The function signs in as its least-privilege role, never with the master secret.
+        secretArn: shard.functionSecret.secretArn,
         database: shard.databaseName,
       };
     });
@@ -87,7 +96,7 @@ export class ShardedApiStack extends Stack {
       logRetention,
       logRemovalPolicy: logRemoval,
     });
-    for (const shard of this.shards) shard.grantDataApiAccess(this.apiFunction.handler);
+    for (const shard of this.shards) shard.grantFunctionAccess(this.apiFunction.handler);
 
     this.httpApi = new ShardedHttpApi(this, "Http", {
       handler: this.apiFunction.handler,

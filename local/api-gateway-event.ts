@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
@@ -38,7 +39,10 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewa
   }
   const query = Object.fromEntries(params);
   const contentType = headers["content-type"] ?? "";
-  const isBase64Encoded = body.length > 0 && !TEXTUAL.test(contentType);
+  // A "text" body that is not valid UTF-8 cannot travel as a JSON string without losing its bytes (they would become
+  // U+FFFD). AWS documents a text payload as UTF-8 and is silent on invalid bytes; we pass those bodies base64-encoded,
+  // so the function sees the bytes the client sent and can refuse them (it refuses invalid UTF-8 either way).
+  const isBase64Encoded = body.length > 0 && (!TEXTUAL.test(contentType) || !isUtf8(body));
   const now = new Date();
   const rawQueryString = target.query;
   const routeKey = apiGatewayRouteKey(req.method ?? "GET", target.path);

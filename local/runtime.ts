@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { App, AppDeps } from "../functions/app.js";
 import { composeApp } from "../functions/compose.js";
+import { DEFAULTS } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
 import {
   createShardMap,
@@ -16,6 +17,7 @@ import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
 import { endpointUrl } from "./sam-endpoints.js";
+import { createShardRoles } from "./roles.js";
 
 export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
 
@@ -63,9 +65,14 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
+/**
+ * A local shard's ARNs: its cluster, its master secret (the owner role: administration and the Data API
+ * compatibility tests) and the function's own secret (the least-privilege role the app runs as, as in AWS).
+ */
 export const localArns = (shard: number) => ({
   resourceArn: `arn:aws:rds:us-east-1:000000000000:cluster:local-shard-${shard}`,
   secretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}`,
+  functionSecretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}-api`,
 });
 
 /**
@@ -105,6 +112,12 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     }
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
     const databases = await createShardDatabases(postgres, map, { prefix });
+    // The role's timeouts follow the app's shard timeout; an invalid value is reported by the app's config below.
+    const timeout = Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs);
+    const roles = await createShardRoles(postgres, databases, {
+      prefix,
+      shardTimeoutMs: Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULTS.shardTimeoutMs,
+    });
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
         const database = databases.find((d) => d.shard === id)?.database;
@@ -113,7 +126,17 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         const start = (port: number) =>
           startDataApiEndpoint({
             postgres,
-            clusters: [{ ...arns, database }],
+            clusters: [
+              {
+                resourceArn: arns.resourceArn,
+                secretArn: arns.secretArn,
+                secrets: [
+                  { secretArn: arns.secretArn, ...roles.owner },
+                  { secretArn: arns.functionSecretArn, ...roles.api },
+                ],
+                database,
+              },
+            ],
             port,
             ...(opts.dataApiHost === undefined ? {} : { host: opts.dataApiHost }),
             ...(opts.faults?.has(id) ? { fault: opts.faults.get(id) } : {}),
@@ -132,7 +155,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         shards.map((s) => ({
           id: s.id,
           ranges: s.ranges,
-          ...localArns(s.id),
+          resourceArn: localArns(s.id).resourceArn,
+          secretArn: localArns(s.id).functionSecretArn,
           database: s.database,
           endpoint:
             opts.dataApiHost === undefined ? s.endpoint.url : endpointUrl(opts.dataApiHost, s.endpoint.port),

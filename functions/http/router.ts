@@ -10,6 +10,8 @@ export interface ApiRequest {
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly body: string | undefined;
+  /** The body arrived as bytes that are not valid UTF-8 (`body` is then undefined): refused with a 400. */
+  readonly bodyNotUtf8?: boolean;
   /** The Lambda's remaining time, when there is a Lambda. */
   readonly remainingMs: number | undefined;
   /** Routes that touch shards tell the app what each shard did, for the request's log line and metrics. */

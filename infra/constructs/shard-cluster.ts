@@ -1,12 +1,13 @@
 import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { type IVpc, SubnetType } from "aws-cdk-lib/aws-ec2";
-import type { IGrantable } from "aws-cdk-lib/aws-iam";
+import { type IGrantable, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import {
   AuroraPostgresEngineVersion,
   ClusterInstance,
   Credentials,
   DatabaseCluster,
   DatabaseClusterEngine,
+  DatabaseSecret,
 } from "aws-cdk-lib/aws-rds";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
@@ -15,6 +16,7 @@ import {
   RESOURCES_A_RETAINED_CLUSTER_NEEDS,
   secretRemovalPolicy,
 } from "../retention.js";
+import { FUNCTION_DB_USER } from "../role-sql.js";
 
 /**
  * Aurora PostgreSQL 18.6, the newest version the pinned aws-cdk-lib (2.276.0) knows. AWS's "Supported Regions and
@@ -58,8 +60,13 @@ export class ShardCluster extends Construct {
   readonly shardId: number;
   readonly databaseName: string;
   readonly cluster: DatabaseCluster;
-  /** The generated master secret the Data API signs in with. */
+  /** The generated master secret: administration (the schema step) only, never the API function. */
   readonly secret: ISecret;
+  /**
+   * The API function's own generated secret (user `sharded_api`): the Data API signs the function in with it, as the
+   * least-privilege role the schema step creates (`infra/role-sql.ts`).
+   */
+  readonly functionSecret: ISecret;
 
   constructor(scope: Construct, id: string, props: ShardClusterProps) {
     super(scope, id);
@@ -91,6 +98,11 @@ export class ShardCluster extends Construct {
     const secret = this.cluster.secret;
     if (secret === undefined) throw new Error(`shard ${props.shardId}: the cluster has no generated secret`);
     this.secret = secret;
+    this.functionSecret = new DatabaseSecret(this, "FunctionSecret", {
+      username: FUNCTION_DB_USER,
+      // PostgreSQL and the Data API take any character; these would only trouble someone pasting it into a shell.
+      excludeCharacters: " %+~`#$&*()|[]{}:;<>?!'/@\"\\",
+    });
     applyLifecycle(this, removalPolicy);
 
     Validations.of(this).acknowledge({
@@ -111,9 +123,21 @@ export class ShardCluster extends Construct {
     return this.cluster.clusterArn;
   }
 
-  /** Data API calls on this cluster and reads of its own secret, nothing else. */
-  grantDataApiAccess(grantee: IGrantable): void {
-    this.cluster.grantDataApiAccess(grantee);
+  /**
+   * What the API function needs and nothing more: `rds-data:ExecuteStatement` on this cluster (no Batch, no
+   * transactions) and `secretsmanager:GetSecretValue` on the function's own secret (not DescribeSecret, never the
+   * master secret). `cluster.grantDataApiAccess` would grant all five Data API actions and the master secret.
+   */
+  grantFunctionAccess(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ["rds-data:ExecuteStatement"], resources: [this.clusterArn] }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [this.functionSecret.secretArn],
+      }),
+    );
   }
 }
 
@@ -124,8 +148,9 @@ export class ShardCluster extends Construct {
  */
 function applyLifecycle(shard: ShardCluster, removalPolicy: RemovalPolicy): void {
   const secretPolicy = secretRemovalPolicy(removalPolicy);
+  // Under the shard, not only the cluster: the function role's secret follows the cluster too.
   applyRemovalPolicyTo(
-    shard.cluster,
+    shard,
     new Set(["AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment"]),
     secretPolicy,
   );

@@ -5,6 +5,7 @@
 import pg from "pg";
 import type { PostgresConnection } from "../postgres.js";
 import { isConnectionFatal, isPgDatabaseError } from "./errors.js";
+import type { Login } from "./operations.js";
 
 /** Every value arrives as PostgreSQL's text: `fields.ts` formats it as the Data API does, not as `pg` would. */
 export const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
@@ -29,8 +30,9 @@ export class ConnectionPools {
     private readonly maxPerDatabase = 4,
   ) {}
 
-  #config(database: string): pg.ClientConfig {
-    const { host, port, user, password } = this.postgres;
+  #config(database: string, login: Login): pg.ClientConfig {
+    const { host, port } = this.postgres;
+    const { user, password } = login ?? this.postgres;
     return {
       host,
       port,
@@ -43,16 +45,19 @@ export class ConnectionPools {
     };
   }
 
-  #pool(database: string): pg.Pool {
-    let pool = this.#pools.get(database);
+  /** One pool per database and user: a secret's calls always run as its own user. */
+  #pool(database: string, login: Login): pg.Pool {
+    const key = `${login?.user ?? ""}\0${database}`;
+    let pool = this.#pools.get(key);
     if (!pool) {
-      pool = new pg.Pool({ ...this.#config(database), max: this.maxPerDatabase, idleTimeoutMillis: 30_000 });
+      const config = this.#config(database, login);
+      pool = new pg.Pool({ ...config, max: this.maxPerDatabase, idleTimeoutMillis: 30_000 });
       // An idle connection the server drops (PostgreSQL stopped first) must not crash the process.
       pool.on("error", () => undefined);
       // At connect, before the pool hands the client out: a connection terminated just after its handshake sends its
       // FATAL error in the same read as its ReadyForQuery, before the caller could add a listener of its own.
       pool.on("connect", (client) => this.#watch(client));
-      this.#pools.set(database, pool);
+      this.#pools.set(key, pool);
     }
     return pool;
   }
@@ -73,9 +78,13 @@ export class ConnectionPools {
   }
 
   /** Runs `fn` on a pooled connection. A failed statement keeps the connection; a broken connection is dropped. */
-  async withClient<T>(database: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  async withClient<T>(
+    database: string,
+    fn: (client: pg.ClientBase) => Promise<T>,
+    login?: Login,
+  ): Promise<T> {
     this.#assertOpen();
-    const client = await this.#pool(database).connect();
+    const client = await this.#pool(database, login).connect();
     this.#watch(client);
     this.#checkedOut.add(client);
     let broken: Error | undefined;
@@ -93,9 +102,9 @@ export class ConnectionPools {
   }
 
   /** A connection of its own, outside the pool (a transaction holds it for minutes); `close()` ends it. */
-  async dedicated(database: string): Promise<pg.Client> {
+  async dedicated(database: string, login?: Login): Promise<pg.Client> {
     this.#assertOpen();
-    const client = new pg.Client(this.#config(database));
+    const client = new pg.Client(this.#config(database, login));
     client.on("error", () => undefined);
     await client.connect();
     this.#dedicated.add(client);

@@ -5,7 +5,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
-import { badRequest, DataApiError } from "./errors.js";
+import { badRequest, DataApiError, isPgDatabaseError } from "./errors.js";
+import type { Login } from "./operations.js";
 import type { ConnectionPools } from "./pools.js";
 
 /** AWS: "A transaction times out if there are no calls that use its transaction ID in three minutes." */
@@ -34,8 +35,8 @@ export class Transactions {
     return this.#open.size;
   }
 
-  async begin(resourceArn: string, database: string): Promise<string> {
-    const client = await this.pools.dedicated(database);
+  async begin(resourceArn: string, database: string, login?: Login): Promise<string> {
+    const client = await this.pools.dedicated(database, login);
     try {
       await client.query("BEGIN");
     } catch (error) {
