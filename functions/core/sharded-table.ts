@@ -104,8 +104,8 @@ export class ShardedTable {
    *
    * `next` is `null` only when every shard that could hold later rows answered and has none left. When a shard failed,
    * the page's `next` is the cursor up to which the healthy shards were read; when they have nothing left, it is the
-   * page's last id, or one below the first id a failed shard could hold when nothing was read, so following it asks the
-   * failed shards again instead of ending the walk as if the table had ended (README, "Paging when a shard fails").
+   * page's last id or, if greater, one below the first id a failed shard could hold, so following it asks the failed
+   * shards again instead of ending the walk as if the table had ended (README, "Paging when a shard fails").
    */
   async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
     const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);
@@ -134,8 +134,9 @@ export class ShardedTable {
     const page = mergePages(parts, this.#config.map, query.limit);
     const failed = firstMissing !== Number.POSITIVE_INFINITY;
     let next = page.next;
-    // The healthy shards are done but a failed one may hold later rows: resume after what was read, never end here.
-    if (failed && next === null) next = page.items.at(-1)?.id ?? firstMissing - 1;
+    // The healthy shards are done but a failed one may hold later rows: resume after what was read (and nothing that
+    // only the failed shards could hold is skipped), never end here.
+    if (failed && next === null) next = Math.max(page.items.at(-1)?.id ?? MIN_ID - 1, firstMissing - 1);
     return {
       items: page.items,
       next,
