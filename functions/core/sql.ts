@@ -98,14 +98,25 @@ export function parseRows(formattedRecords: string | undefined): Row[] {
     throw new MalformedResultError("formattedRecords is not JSON");
   }
   if (!Array.isArray(records)) throw new MalformedResultError("formattedRecords is not a list");
-  return records.map((record: unknown, i) => {
-    const { id, name } = (typeof record === "object" && record !== null ? record : {}) as Record<
-      string,
-      unknown
-    >;
-    if (typeof id !== "number" || !Number.isInteger(id) || (name !== null && typeof name !== "string")) {
-      throw new MalformedResultError(`record ${i} is not an (id, name) pair`);
-    }
-    return { id, name };
-  });
+  // Checked where they lie and returned as they are: a copy of every row cost a third of the parse (`npm run bench`
+  // shard CPU: 98 vs 64 µs for 101 rows), on every shard call, for rows most of which the merge never reaches.
+  for (let i = 0; i < records.length; i++) {
+    const record: unknown = records[i];
+    if (!isRow(record)) throw new MalformedResultError(`record ${i} is not an (id, name) pair`);
+    // Only the two columns reach clients, whatever else a record holds.
+    if (keyCount(record) !== 2) records[i] = { id: record.id, name: record.name };
+  }
+  return records as Row[];
+}
+
+function isRow(record: unknown): record is Row {
+  if (typeof record !== "object" || record === null) return false;
+  const { id, name } = record as Record<string, unknown>;
+  return Number.isInteger(id) && (name === null || typeof name === "string");
+}
+
+function keyCount(record: object): number {
+  let n = 0;
+  for (const key in record) if (Object.hasOwn(record, key)) n++;
+  return n;
 }
