@@ -91,9 +91,9 @@ describe("GET /data", () => {
     }
   });
 
-  it("uses a limit of 100 by default, asking each shard for 101 rows", async () => {
+  it("uses a limit of 100 by default, asking each of 3 shards for a third of it and one more", async () => {
     await call({ path: "/data" });
-    expect(statements(mock).map((s) => boundParams(s).limit)).toEqual([101, 101, 101]);
+    expect(statements(mock).map((s) => boundParams(s).limit)).toEqual([35, 35, 35]);
   });
 
   it("passes limit, after, from and to to the table", async () => {
@@ -101,7 +101,7 @@ describe("GET /data", () => {
     expect(res.body.items.map((r: { id: number }) => r.id)).toEqual([9, 10, 11]);
     expect(res.body.next).toBe(11);
     const shard1 = statements(mock).find((s) => s.resourceArn === ARN_1);
-    expect(shard1 && boundParams(shard1)).toEqual({ lo0: 9, hi0: 10, lo1: 31, hi1: 35, limit: 4 });
+    expect(shard1 && boundParams(shard1)).toEqual({ lo0: 9, hi0: 10, lo1: 31, hi1: 35, limit: 3 });
   });
 
   it("accepts the extreme limits 1 and 1000", async () => {

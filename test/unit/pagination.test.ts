@@ -1,4 +1,5 @@
 import { DatabaseErrorException, ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
+import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { MIN_ID } from "../../functions/core/shard-map.js";
 import {
@@ -52,16 +53,29 @@ async function walk(
 }
 
 describe("pushing the query down to the shards", () => {
-  it("asks every shard for its own ranges and limit + 1 rows when the query has no bounds", async () => {
+  it("asks every shard for its own ranges and for the rows the page could take from it, plus one", async () => {
     const { table } = seededTable(mock);
-    await table.list({ limit: 25 });
+    const page = await table.list({ limit: 25 });
+    // The first 26 ids after the cursor are 1-10 (shard 1), 11-20 (shard 2) and 21-26 (shard 3); every shard gets at
+    // least a third of the page (9).
     expect(paramsByArn()).toEqual(
       new Map([
-        [ARN_1, { lo0: 1, hi0: 10, lo1: 31, hi1: 40, limit: 26 }],
-        [ARN_2, { lo0: 11, hi0: 20, lo1: 41, hi1: 50, limit: 26 }],
-        [ARN_3, { lo0: 21, hi0: 30, lo1: 51, hi1: 60, limit: 26 }],
+        [ARN_1, { lo0: 1, hi0: 10, lo1: 31, hi1: 40, limit: 11 }],
+        [ARN_2, { lo0: 11, hi0: 20, lo1: 41, hi1: 50, limit: 11 }],
+        [ARN_3, { lo0: 21, hi0: 30, lo1: 51, hi1: 60, limit: 10 }],
       ]),
     );
+    expect(page.items.map((r) => r.id)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(page.next).toBe(25);
+  });
+
+  it("fetches about a page from the shards together, not a page from each", async () => {
+    const { table } = seededTable(mock);
+    const page = await table.list({ limit: 12, after: 3 });
+    const asked = [...paramsByArn().values()].reduce((sum, p) => sum + Number(p.limit), 0);
+    expect(page.items).toHaveLength(12);
+    // Shard 1 holds 4-10, shard 2 11-16 of the page: 7 + 1, 6 + 1, and shard 3's equal share 4 + 1; not 3 x 13.
+    expect(asked).toBe(20);
   });
 
   it("clips each shard's ranges to from and to", async () => {
@@ -69,9 +83,9 @@ describe("pushing the query down to the shards", () => {
     const result = await table.list({ limit: 100, from: 5, to: 35 });
     expect(paramsByArn()).toEqual(
       new Map([
-        [ARN_1, { lo0: 5, hi0: 10, lo1: 31, hi1: 35, limit: 101 }],
-        [ARN_2, { lo0: 11, hi0: 20, limit: 101 }],
-        [ARN_3, { lo0: 21, hi0: 30, limit: 101 }],
+        [ARN_1, { lo0: 5, hi0: 10, lo1: 31, hi1: 35, limit: 35 }],
+        [ARN_2, { lo0: 11, hi0: 20, limit: 35 }],
+        [ARN_3, { lo0: 21, hi0: 30, limit: 35 }],
       ]),
     );
     expect(result.items.map((r) => r.id)).toEqual(Array.from({ length: 31 }, (_, i) => i + 5));
@@ -105,9 +119,9 @@ describe("pushing the query down to the shards", () => {
     const result = await table.list({ limit: 100, after: 35 });
     expect(paramsByArn()).toEqual(
       new Map([
-        [ARN_1, { lo0: 36, hi0: 40, limit: 101 }],
-        [ARN_2, { lo0: 41, hi0: 50, limit: 101 }],
-        [ARN_3, { lo0: 51, hi0: 60, limit: 101 }],
+        [ARN_1, { lo0: 36, hi0: 40, limit: 35 }],
+        [ARN_2, { lo0: 41, hi0: 50, limit: 35 }],
+        [ARN_3, { lo0: 51, hi0: 60, limit: 35 }],
       ]),
     );
     expect(result.items[0]?.id).toBe(36);
@@ -236,6 +250,26 @@ describe("walking the table page by page", () => {
     const { table } = seededTable(mock);
     const page = await table.list({ limit: 3, after: MIN_ID - 1 });
     expect(page.items.map((r) => r.id)).toEqual([1, 2, 3]);
+  });
+
+  it("walks any subset of the rows exactly once, in order, never on an empty page, whatever the limit (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.subarray(SEED_ROWS.map((r) => r.id)),
+        fc.integer({ min: 1, max: 70 }),
+        async (kept, limit) => {
+          mock.reset();
+          const { table, stores } = seededTable(mock);
+          const keep = new Set(kept);
+          for (const store of stores.values())
+            for (const id of [...store.keys()]) if (!keep.has(id)) store.delete(id);
+          const pages = await walk(table, { limit });
+          expect(pages.flatMap((p) => p.items.map((r) => r.id))).toEqual(kept);
+          if (kept.length > 0) expect(pages.every((p) => p.items.length > 0)).toBe(true);
+        },
+      ),
+      { seed: 20261202, numRuns: 150 },
+    );
   });
 
   it("reads the shards afresh for every page, so the cursor survives changes made between pages", async () => {
