@@ -18,20 +18,34 @@ const ROWS = 9_600;
 const BLOCK = 100;
 const LIMIT = 100;
 
-function cannedClient(body: Uint8Array): RDSDataClient {
+/** A client whose handler answers from memory with the first `:limit` of `ids` (the statement's own LIMIT). */
+function cannedClient(ids: readonly number[]): RDSDataClient {
+  const bodies = new Map<number, Uint8Array>();
+  const body = (limit: number) => {
+    let b = bodies.get(limit);
+    if (!b) {
+      const rows = ids.slice(0, limit).map((id) => ({ id, name: `Test ${id}` }));
+      b = Buffer.from(JSON.stringify({ numberOfRecordsUpdated: 0, formattedRecords: JSON.stringify(rows) }));
+      bodies.set(limit, b);
+    }
+    return b;
+  };
   return new RDSDataClient({
     region: "us-east-1",
     credentials: { accessKeyId: "x", secretAccessKey: "x" },
     maxAttempts: 3,
     requestHandler: {
-      handle: async () => ({
-        response: {
-          statusCode: 200,
-          reason: "OK",
-          headers: { "content-type": "application/json", "x-amzn-requestid": "bench" },
-          body: new Uint8Array(body),
-        },
-      }),
+      handle: async (request: { body?: unknown }) => {
+        const limit = /"name":"limit","value":\{"longValue":(\d+)\}/.exec(String(request.body))?.[1];
+        return {
+          response: {
+            statusCode: 200,
+            reason: "OK",
+            headers: { "content-type": "application/json", "x-amzn-requestid": "bench" },
+            body: new Uint8Array(body(Number(limit ?? LIMIT + 1))),
+          },
+        };
+      },
     },
   });
 }
@@ -48,16 +62,15 @@ function setup(shards: number) {
   const config = loadConfig({ SHARDS: JSON.stringify(raw), AWS_REGION: "us-east-1" });
   const read = new Map<number, RDSDataClient>();
   for (const s of raw) {
-    // What the shard answers for the first page: its first LIMIT + 1 ids.
+    // What the shard holds from the first page on.
     const ids = s.ranges
       .flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i))
-      .slice(0, LIMIT + 1);
-    const formatted = JSON.stringify(ids.map((id) => ({ id, name: `Test ${id}` })));
-    const body = Buffer.from(JSON.stringify({ numberOfRecordsUpdated: 0, formattedRecords: formatted }));
-    read.set(s.id, cannedClient(body));
+      .slice(0, 300);
+    read.set(s.id, cannedClient(ids));
   }
   const clients: ShardClients = { read, write: read };
   const table = new ShardedTable({ config, clients });
+  // The SDK alone, with the statements the old code sent: LIMIT + 1 rows from every shard.
   const commands = config.shards.map(
     (shard) =>
       [
