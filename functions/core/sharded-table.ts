@@ -5,7 +5,7 @@ import { mergePages, type ShardRows } from "./merge.js";
 import { isFailure, report, type ShardOutcome, type ShardReport } from "./outcome.js";
 import type { Row } from "./row.js";
 import { type Clock, callWithDeadline } from "./shard-call.js";
-import { MAX_ID, MIN_ID } from "./shard-map.js";
+import { type IdRange, MAX_ID, MIN_ID } from "./shard-map.js";
 import { parseRows, type Statement, selectOne, selectRange } from "./sql.js";
 import { type WriteTimings, writeDeadline, writeHorizon, writeTimings } from "./write-deadline.js";
 import { deleteRow, insertRow, parseWriteResult, updateRow, type WriteResult } from "./write-sql.js";
@@ -65,6 +65,41 @@ class WriteNotSentError extends Error {
 }
 
 /**
+ * How many rows each called shard may contribute to a page of `limit` (it is asked for one more, as proof that more
+ * exist). Not `limit` from every shard: with k shards that fetched, parsed and threw away (k - 1) x limit rows, and
+ * parsing them was the largest part of the function's own CPU per shard call. Each shard gets what the page could
+ * take from it if no id were missing (its share of the first `limit + 1` ids of the map after the cursor), and at
+ * least an equal share of the page (`limit / k`), so tables with missing ids still fill most of a page. A page is
+ * exact whatever the shards hold: it stops where the first shard that has more stops being known (`mergePages`), so
+ * when many ids are missing a page may hold fewer rows than `limit`, never an empty one, and `next` goes on.
+ */
+export function rowsToAsk(
+  called: readonly { shard: ShardConfig; ranges: readonly IdRange[] }[],
+  limit: number,
+): Map<number, { ranges: readonly IdRange[]; rows: number }> {
+  const most = Math.min(limit, MAX_ROWS_PER_CALL - 1);
+  const share = Math.ceil(limit / Math.max(1, called.length));
+  // Every range holds at least one id, so no shard's ranges past its first limit + 1 can matter here.
+  const window = called
+    .flatMap(({ shard, ranges }) => ranges.slice(0, limit + 1).map((r) => ({ shard: shard.id, r })))
+    .sort((a, b) => a.r[0] - b.r[0]);
+  const dense = new Map<number, number>();
+  let left = limit + 1;
+  for (const { shard, r } of window) {
+    if (left <= 0) break;
+    const take = Math.min(left, r[1] - r[0] + 1);
+    dense.set(shard, (dense.get(shard) ?? 0) + take);
+    left -= take;
+  }
+  return new Map(
+    called.map(({ shard, ranges }) => [
+      shard.id,
+      { ranges, rows: Math.min(most, Math.max(share, dense.get(shard.id) ?? 0)) },
+    ]),
+  );
+}
+
+/**
  * The one logical table, spread over the shards of the map. Reads scatter to every shard whose ranges can match and
  * gather tagged outcomes (a failed shard is missing data, not a failed request); writes go to the one owning shard and
  * are reported done only when that shard confirmed them.
@@ -115,31 +150,62 @@ export class ShardedTable {
 
   /**
    * A page of rows in id order across all shards. The query's bounds and cursor are pushed down into each shard's
-   * ranges; a shard left with nothing to match is not called (`skipped`). Each called shard is asked for `limit + 1`
-   * rows (at most {@link MAX_ROWS_PER_CALL}) so the merge can tell whether another page exists.
+   * ranges; a shard left with nothing to match is not called (`skipped`).
+   *
+   * Each called shard may contribute the rows {@link rowsToAsk} gives it (at most `limit`, and below the per-call cap
+   * {@link MAX_ROWS_PER_CALL}) and is asked for one more: that row is never returned, it only proves that the shard holds
+   * more. So a shard that returned no more than its share is known to be done, and a walk never ends with an empty
+   * page, also with `limit` above the per-call cap (where a shard that returned the cap used to be taken as "may have
+   * more").
+   *
+   * `next` is `null` only when every shard that could hold later rows answered and has none left. When a shard failed,
+   * the page's `next` is the cursor up to which the healthy shards were read; when they have nothing left, it is the
+   * page's last id or, if greater, one below the first id a failed shard could hold, so following it asks the failed
+   * shards again instead of ending the walk as if the table had ended (README, "Paging when a shard fails").
    */
   async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
     const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);
     const upper = query.to ?? MAX_ID;
-    const perCall = Math.min(query.limit + 1, MAX_ROWS_PER_CALL);
+    const called = this.#config.shards
+      .map((shard) => ({ shard, ranges: this.#config.map.clip(shard.id, lower, upper) }))
+      .filter(({ ranges }) => ranges.length > 0);
+    const asks = rowsToAsk(called, query.limit);
     const outcomes = await Promise.all(
       this.#config.shards.map((shard): Promise<ShardOutcome<Row[]>> => {
-        const ranges = this.#config.map.clip(shard.id, lower, upper);
-        if (ranges.length === 0) return Promise.resolve({ shard: shard.id, status: "skipped" });
-        const statement = selectRange(this.#config.tableName, ranges, perCall);
+        const ask = asks.get(shard.id);
+        if (ask === undefined) return Promise.resolve({ shard: shard.id, status: "skipped" });
+        const statement = selectRange(this.#config.tableName, ask.ranges, ask.rows + 1);
         return this.#call("read", shard, statement, budget, (out) => parseRows(out.formattedRecords));
       }),
     );
     const parts: ShardRows[] = [];
+    let firstMissing = Number.POSITIVE_INFINITY;
     for (const o of outcomes) {
-      if (o.status === "ok")
-        parts.push({ shard: o.shard, rows: o.value, truncated: o.value.length >= perCall });
+      const ask = asks.get(o.shard);
+      if (ask === undefined) continue;
+      if (o.status === "ok") {
+        const proof = o.value[ask.rows];
+        if (proof === undefined) parts.push({ shard: o.shard, rows: o.value });
+        // Everything up to just before the proof row is known; the proof row itself opens the next page.
+        else
+          parts.push({
+            shard: o.shard,
+            rows: o.value.slice(0, ask.rows),
+            truncated: true,
+            through: proof.id - 1,
+          });
+      } else if (isFailure(o)) firstMissing = Math.min(firstMissing, ask.ranges[0]?.[0] ?? lower);
     }
     const page = mergePages(parts, this.#config.map, query.limit);
+    const failed = firstMissing !== Number.POSITIVE_INFINITY;
+    let next = page.next;
+    // The healthy shards are done but a failed one may hold later rows: resume after what was read (and nothing that
+    // only the failed shards could hold is skipped), never end here.
+    if (failed && next === null) next = Math.max(page.items.at(-1)?.id ?? MIN_ID - 1, firstMissing - 1);
     return {
       items: page.items,
-      next: page.next,
-      partial: outcomes.some(isFailure),
+      next,
+      partial: failed,
       shards: outcomes.map((o) => report(o, (rows) => rows.length)),
     };
   }

@@ -92,9 +92,9 @@ describe("GET /data", () => {
     }
   });
 
-  it("uses a limit of 100 by default, asking each shard for 101 rows", async () => {
+  it("uses a limit of 100 by default, asking each of 3 shards for a third of it and one more", async () => {
     await call({ path: "/data" });
-    expect(statements(mock).map((s) => boundParams(s).limit)).toEqual([101, 101, 101]);
+    expect(statements(mock).map((s) => boundParams(s).limit)).toEqual([35, 35, 35]);
   });
 
   it("passes limit, after, from and to to the table", async () => {
@@ -102,7 +102,7 @@ describe("GET /data", () => {
     expect(res.body.items.map((r: { id: number }) => r.id)).toEqual([9, 10, 11]);
     expect(res.body.next).toBe(11);
     const shard1 = statements(mock).find((s) => s.resourceArn === ARN_1);
-    expect(shard1 && boundParams(shard1)).toEqual({ lo0: 9, hi0: 10, lo1: 31, hi1: 35, limit: 4 });
+    expect(shard1 && boundParams(shard1)).toEqual({ lo0: 9, hi0: 10, lo1: 31, hi1: 35, limit: 3 });
   });
 
   it("accepts the extreme limits 1 and 1000", async () => {
@@ -150,7 +150,8 @@ describe("GET /data", () => {
     [{ limit: "10,20" }, "limit: must be an integer"],
     [{ after: "x" }, "after: must be an integer"],
     [{ after: "99999999999" }, "after: must be an integer"],
-    [{ after: "2147483648" }, "after: must be between -2147483648 and 2147483647"],
+    [{ after: "2147483648" }, "after: must be between -2147483649 and 2147483647"],
+    [{ after: "-2147483650" }, "after: must be between -2147483649 and 2147483647"],
     [{ from: "abc" }, "from: must be an integer"],
     [{ from: "+1" }, "from: must be an integer"],
     [{ to: "1.5" }, "to: must be an integer"],
