@@ -3,9 +3,10 @@ import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { ClientError, ShardUnavailableError } from "./core/errors.js";
 import type { ShardReport } from "./core/outcome.js";
 import type { ShardedTable } from "./core/sharded-table.js";
-import { type ApiResponse, empty, errorResponse } from "./http/response.js";
-import type { ApiRequest } from "./http/router.js";
-import { createRoutes } from "./http/routes.js";
+import { type ApiResponse, empty, errorResponse, json } from "./http/response.js";
+import { routeKeyAgrees } from "./http/route-table.js";
+import type { ApiRequest, Resolution } from "./http/router.js";
+import { createRoutes, RETRY_AFTER } from "./http/routes.js";
 
 /** The slice of the Lambda context the app uses; the local server passes nothing. */
 export interface InvocationContext {
@@ -40,15 +41,28 @@ function routePath(event: APIGatewayProxyEventV2): string {
   return path;
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The body as text. API Gateway base64-encodes bodies it does not treat as text (and the local server does the same
+ * for text that is not valid UTF-8); those bytes are decoded strictly, so invalid UTF-8 is refused rather than stored
+ * with U+FFFD in place of the bad bytes.
+ */
+function decodeBody(event: APIGatewayProxyEventV2): { body: string | undefined; bodyNotUtf8?: true } {
+  if (event.body === undefined || !event.isBase64Encoded) return { body: event.body };
+  try {
+    return { body: UTF8.decode(Buffer.from(event.body, "base64")) };
+  } catch {
+    return { body: undefined, bodyNotUtf8: true };
+  }
+}
+
 function toRequest(
   event: APIGatewayProxyEventV2,
   context: InvocationContext | undefined,
   noteShards: ApiRequest["noteShards"],
 ): ApiRequest {
-  const body =
-    event.body !== undefined && event.isBase64Encoded
-      ? Buffer.from(event.body, "base64").toString("utf8")
-      : event.body;
+  const { body, bodyNotUtf8 } = decodeBody(event);
   return {
     method: event.requestContext?.http?.method?.toUpperCase() ?? "GET",
     path: routePath(event),
@@ -56,6 +70,7 @@ function toRequest(
     query: event.queryStringParameters ?? {},
     headers: Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
     body,
+    ...(bodyNotUtf8 ? { bodyNotUtf8 } : {}),
     remainingMs: context?.getRemainingTimeInMillis?.(),
     noteShards,
   };
@@ -68,13 +83,18 @@ function toRequest(
  */
 export function createApp(deps: AppDeps): App {
   const router = createRoutes(deps.table);
+  const missing = router.missing();
+  if (missing.length > 0) throw new Error(`routes without a handler: ${missing.join(", ")}`);
   return async (event, context) => {
     const started = performance.now();
     let shards: readonly ShardReport[] = [];
     const req = toRequest(event, context, (reported) => {
       shards = reported;
     });
-    const resolved = router.resolve(req.method, req.path);
+    let resolved: Resolution = router.resolve(req.method, req.path);
+    // A request API Gateway sent through the public `$default` route never runs a table route (route-table.ts).
+    if (resolved.kind === "found" && !routeKeyAgrees(event.routeKey, resolved.route))
+      resolved = { kind: "not_found" };
     let route = "unknown";
     let response: ApiResponse;
     try {
@@ -114,12 +134,15 @@ export function createApp(deps: AppDeps): App {
 function errorToResponse(err: unknown, logger: Logger): ApiResponse {
   if (err instanceof ClientError) return errorResponse(err.status, err.code, err.message);
   if (err instanceof ShardUnavailableError) {
-    logger.warn("write not confirmed", { shard: err.shard, reason: err.reason });
-    return errorResponse(
+    logger.warn("write not confirmed", { shard: err.shard, reason: err.reason, outcome: err.outcome });
+    const message =
+      err.outcome === "not_applied"
+        ? `shard ${err.shard} did not apply the write (${err.reason}); it was not applied and can be retried`
+        : `shard ${err.shard} did not confirm the write (${err.reason}); it may or may not have been applied, and can no longer take effect: read the row before retrying`;
+    return json(
       503,
-      "shard_unavailable",
-      `shard ${err.shard} did not confirm the write (${err.reason}); it may not have been applied, retry later`,
-      { "retry-after": "1" },
+      { error: { code: "shard_unavailable", message }, outcome: err.outcome, shard: err.shard },
+      { ...RETRY_AFTER },
     );
   }
   logger.error("unhandled error", err as Error);

@@ -1,4 +1,5 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import type { RDSDataClientConfig } from "@aws-sdk/client-rds-data";
 import { type App, type AppDeps, createApp } from "./app.js";
 import { type AppConfig, loadConfig } from "./core/config.js";
 import { createShardClients } from "./core/data-api.js";
@@ -17,12 +18,15 @@ export interface Composed {
  */
 export function composeApp(
   env: Record<string, string | undefined>,
-  extra: Partial<Pick<AppDeps, "observe" | "logger">> = {},
+  extra: Partial<Pick<AppDeps, "observe" | "logger">> & {
+    /** The Data API clients' credentials (the local runtime's); unset, the SDK's default provider chain. */
+    credentials?: RDSDataClientConfig["credentials"];
+  } = {},
 ): Composed {
   const config = loadConfig(env);
   const logger =
     extra.logger ?? new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? "sharded-data-api" });
-  const table = new ShardedTable({ config, clients: createShardClients(config) });
+  const table = new ShardedTable({ config, clients: createShardClients(config, extra.credentials) });
   const app = createApp({ table, logger, ...(extra.observe ? { observe: extra.observe } : {}) });
   return { app, config, logger, table };
 }

@@ -1,8 +1,9 @@
-import { CfnOutput, Duration, Stack, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from "aws-cdk-lib";
 import type { Construct } from "constructs";
 import { ApiAlarms } from "./constructs/alarms.js";
 import { ShardedHttpApi } from "./constructs/api.js";
 import { ApiFunction, NODE_RUNTIME } from "./constructs/api-function.js";
+import { FunctionDatabaseRoles } from "./constructs/function-role.js";
 import { Network } from "./constructs/network.js";
 import { ShardSchemas } from "./constructs/schema.js";
 import { ShardCluster } from "./constructs/shard-cluster.js";
@@ -15,6 +16,7 @@ import {
   shardEntries,
   validateFunctionEnvironment,
 } from "./function-environment.js";
+import { applyRemovalPolicyTo, RESOURCES_A_RETAINED_CLUSTER_NEEDS } from "./retention.js";
 
 export interface ShardedApiStackProps extends StackProps {
   readonly settings: DeploySettings;
@@ -45,9 +47,19 @@ export class ShardedApiStack extends Stack {
       flowLogRetention: logRetention,
       logRemovalPolicy: logRemoval,
     });
+    // Retained clusters keep living in this VPC and its subnets after the stack is gone.
+    if (settings.removalPolicy === "retain") {
+      applyRemovalPolicyTo(network, RESOURCES_A_RETAINED_CLUSTER_NEEDS, RemovalPolicy.RETAIN);
+    }
     const schemas = new ShardSchemas(this, "Schema", {
       tableName: settings.tableName,
       providerRuntime: NODE_RUNTIME,
+      logRetention,
+      logRemovalPolicy: logRemoval,
+    });
+    const functionRoles = new FunctionDatabaseRoles(this, "FunctionDbRole", {
+      tableName: settings.tableName,
+      shardTimeoutMs: settings.shardTimeoutMs,
       logRetention,
       logRemovalPolicy: logRemoval,
     });
@@ -63,7 +75,8 @@ export class ShardedApiStack extends Stack {
         deletionProtection: settings.deletionProtection,
         removalPolicy: dataRemovalPolicy(settings.removalPolicy),
       });
-      schemas.addShard(shard, settings.seedSampleRows ? { seedRanges: ranges } : {});
+      const [table] = schemas.addShard(shard, settings.seedSampleRows ? { seedRanges: ranges } : {});
+      if (table) functionRoles.addShard(shard, table);
       return shard;
     });
 
@@ -71,7 +84,8 @@ export class ShardedApiStack extends Stack {
       const shard = this.shard(shardId);
       return {
         resourceArn: shard.clusterArn,
-        secretArn: shard.secret.secretArn,
+        // The function signs in as its least-privilege role, never with the master secret.
+        secretArn: shard.functionSecret.secretArn,
         database: shard.databaseName,
       };
     });
@@ -82,7 +96,7 @@ export class ShardedApiStack extends Stack {
       logRetention,
       logRemovalPolicy: logRemoval,
     });
-    for (const shard of this.shards) shard.grantDataApiAccess(this.apiFunction.handler);
+    for (const shard of this.shards) shard.grantFunctionAccess(this.apiFunction.handler);
 
     this.httpApi = new ShardedHttpApi(this, "Http", {
       handler: this.apiFunction.handler,

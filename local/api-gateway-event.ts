@@ -1,7 +1,9 @@
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import type { ApiResponse } from "../functions/http/response.js";
+import { apiGatewayRouteKey } from "../functions/http/route-table.js";
 
 /** Content types API Gateway passes through as text; any other body arrives base64-encoded, as it does there. */
 const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|[\w.+-]+\+json)\b)/i;
@@ -9,7 +11,8 @@ const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|[\w.+-]+\
 /**
  * Builds the API Gateway HTTP API (payload 2.0) event that AWS would send for this request, so the handler cannot
  * tell the local server from API Gateway: lower-cased headers with repeats joined by commas, decoded query parameters
- * with repeats joined by commas, `$default` route and stage, and a text or base64 body.
+ * with repeats joined by commas, the route key API Gateway would select (a route of the route table, or `$default`),
+ * the `$default` stage, and a text or base64 body.
  */
 /**
  * The request target as API Gateway passes it on: the raw path (no `//` read as a host, no dot segments resolved, as
@@ -36,12 +39,16 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewa
   }
   const query = Object.fromEntries(params);
   const contentType = headers["content-type"] ?? "";
-  const isBase64Encoded = body.length > 0 && !TEXTUAL.test(contentType);
+  // A "text" body that is not valid UTF-8 cannot travel as a JSON string without losing its bytes (they would become
+  // U+FFFD). AWS documents a text payload as UTF-8 and is silent on invalid bytes; we pass those bodies base64-encoded,
+  // so the function sees the bytes the client sent and can refuse them (it refuses invalid UTF-8 either way).
+  const isBase64Encoded = body.length > 0 && (!TEXTUAL.test(contentType) || !isUtf8(body));
   const now = new Date();
   const rawQueryString = target.query;
+  const routeKey = apiGatewayRouteKey(req.method ?? "GET", target.path);
   const event: APIGatewayProxyEventV2 = {
     version: "2.0",
-    routeKey: "$default",
+    routeKey,
     rawPath: target.path,
     rawQueryString,
     headers,
@@ -58,7 +65,7 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewa
         userAgent: headers["user-agent"] ?? "",
       },
       requestId: randomUUID(),
-      routeKey: "$default",
+      routeKey,
       stage: "$default",
       time: now.toUTCString(),
       timeEpoch: now.getTime(),

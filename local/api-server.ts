@@ -2,10 +2,25 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import type { App } from "../functions/app.js";
 import { errorResponse } from "../functions/http/response.js";
+import { MAX_BODY_BYTES } from "../functions/http/routes.js";
 import { toApiGatewayEvent, writeApiResponse } from "./api-gateway-event.js";
 
-/** API Gateway HTTP API refuses payloads over 10 MB; the local server refuses them as early. */
-const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+/**
+ * The app refuses a body over MAX_BODY_BYTES (16 KiB) with `413 body_too_large`; the local server stops reading at
+ * that point and answers the same at once, instead of buffering up to API Gateway's own 10 MB payload limit first.
+ * In AWS a body between 16 KiB and 10 MB reaches the function and gets this very answer; over 10 MB API Gateway
+ * answers `413 {"message":"Request Entity Too Large"}` itself, before the function. Locally both are the app's
+ * `body_too_large`: one code for one problem. (Choice: the local server applies the limit to every route, including
+ * those that ignore bodies, where AWS would pass a body up to 10 MB to the app unread.)
+ */
+const TOO_LARGE = () =>
+  errorResponse(413, "body_too_large", `body: must be at most ${MAX_BODY_BYTES} bytes`, {
+    connection: "close",
+  });
+
+/** How long, and how much, of a refused upload is read and dropped before its connection is cut. */
+const LINGER_MS = 2000;
+const LINGER_BYTES = 1024 * 1024;
 
 /** Answers a request itself (the local admin routes) or returns false to pass it on to the app. */
 export type SideRoute = (req: IncomingMessage, res: ServerResponse, body: Buffer) => Promise<boolean>;
@@ -16,22 +31,47 @@ export interface ApiServer {
   stop(): Promise<void>;
 }
 
+/** The body, or `undefined` as soon as it is known to exceed MAX_BODY_BYTES (nothing past the limit is kept). */
 function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
+    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
+      resolve(undefined);
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_PAYLOAD_BYTES) {
+      if (size > MAX_BODY_BYTES) {
+        req.off("data", onData);
+        chunks.length = 0;
         resolve(undefined);
-        req.resume();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on("data", onData);
     req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
+}
+
+/**
+ * Answers 413 and closes the connection. A little more of the upload is read and dropped (memory stays flat) so a
+ * client still sending gets to read the answer rather than a reset; after LINGER_BYTES or LINGER_MS the socket is
+ * cut, so a refused 10 MB upload costs the server about 1 MiB of reading, not 10.
+ */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  let dropped = 0;
+  req.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) socket.destroy();
+  });
+  writeApiResponse(res, TOO_LARGE());
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once("close", () => clearTimeout(timer));
 }
 
 /**
@@ -52,7 +92,7 @@ export async function startApiServer(opts: {
     try {
       const body = await readBody(req);
       if (body === undefined) {
-        writeApiResponse(res, errorResponse(413, "payload_too_large", "request payload is over 10 MB"));
+        refuseTooLarge(req, res);
         return;
       }
       if (opts.sideRoute && (await opts.sideRoute(req, res, body))) return;

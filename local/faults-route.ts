@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { errorResponse, json } from "../functions/http/response.js";
 import { splitTarget, writeApiResponse } from "./api-gateway-event.js";
 import type { SideRoute } from "./api-server.js";
@@ -20,6 +21,27 @@ function listing(shards: readonly FaultyShard[]) {
   };
 }
 
+type Response = Parameters<typeof writeApiResponse>[1];
+
+/** The app's responses allow any origin (a public read API); this admin route allows none. */
+function withoutCors(response: Response): Response {
+  const headers = Object.fromEntries(
+    Object.entries(response.headers).filter(([name]) => !name.toLowerCase().startsWith("access-control-")),
+  );
+  return { ...response, headers };
+}
+
+/**
+ * A request a browser sends for a page of another site: it says so in `Sec-Fetch-Site`, or (older browsers) in an
+ * `Origin` that is not this server's own. curl and scripts send neither.
+ */
+function isCrossSite(req: IncomingMessage): boolean {
+  const site = req.headers["sec-fetch-site"];
+  if (site !== undefined) return site !== "same-origin" && site !== "none";
+  const origin = req.headers.origin;
+  return origin !== undefined && origin !== `http://${req.headers.host ?? ""}`;
+}
+
 /**
  * Local-only admin routes to change faults while the API runs, so a user can watch a shard fail live. They exist on
  * the local server only; the deployed API has no such path.
@@ -27,6 +49,9 @@ function listing(shards: readonly FaultyShard[]) {
  * - `GET /_local/faults`: every shard's fault.
  * - `PUT /_local/faults/{shard}` with `{"fault": "hang" | "down" | "error" | "resuming" | "slow=300" | null}`.
  * - `DELETE /_local/faults/{shard}`, `DELETE /_local/faults`: back to healthy.
+ *
+ * Unlike the app, they send no CORS headers, refuse cross-site requests and take only `application/json`, so a web
+ * page the user visits cannot change them.
  */
 export function faultsRoute(
   shards: readonly FaultyShard[],
@@ -36,9 +61,17 @@ export function faultsRoute(
     const path = splitTarget(req.url).path.replace(/\/$/, "");
     if (path !== FAULTS_PATH && !path.startsWith(`${FAULTS_PATH}/`)) return false;
     const send = (r: Parameters<typeof writeApiResponse>[1]) => {
-      writeApiResponse(res, r);
+      writeApiResponse(res, withoutCors(r));
       return true;
     };
+    if (isCrossSite(req)) {
+      return send(
+        errorResponse(403, "cross_site_refused", `${FAULTS_PATH} refuses requests from other sites`),
+      );
+    }
+    // A preflight gets no access-control-allow-* headers, so a browser never sends the real request.
+    if (req.method === "OPTIONS")
+      return send({ statusCode: 204, headers: { allow: "GET, PUT, POST, DELETE" } });
     const rest = path.slice(FAULTS_PATH.length + 1);
     if (rest === "") {
       if (req.method === "GET") return send(json(200, listing(shards)));
@@ -56,6 +89,10 @@ export function faultsRoute(
     }
     if (req.method !== "PUT" && req.method !== "POST") {
       return send(errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${path}`));
+    }
+    // Only JSON: an HTML form or a no-preflight `fetch` cannot send it cross-site.
+    if (!/^application\/json\s*(;|$)/i.test(req.headers["content-type"] ?? "")) {
+      return send(errorResponse(415, "unsupported_media_type", "content-type: must be application/json"));
     }
     let fault: Fault | undefined;
     try {

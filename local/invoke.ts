@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { ConfigError } from "../functions/core/errors.js";
+import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
 import { parseFaults } from "./faults.js";
 import { startLocalRuntime } from "./runtime.js";
 
@@ -43,6 +44,11 @@ async function main(): Promise<void> {
   try {
     // The handler reads its configuration from process.env at import, as it does in Lambda.
     Object.assign(process.env, runtime.env);
+    // In Lambda the role's credentials arrive in these variables; here the local endpoints' own stand in for them,
+    // replacing (never adding to) whatever credentials the user's shell holds.
+    process.env.AWS_ACCESS_KEY_ID = LOCAL_CREDENTIALS.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
+    delete process.env.AWS_SESSION_TOKEN;
     const { handler } = await import("../functions/handler.js");
     const result = await handler(event, fakeContext(event.requestContext?.requestId ?? "local"));
     console.log(JSON.stringify(result, null, 2));

@@ -41,6 +41,8 @@ export interface PostgresServer extends PostgresConnection {
   readonly dataDir: string;
   /** Stops the server and removes its directory. Safe to call more than once. */
   stop(): Promise<void>;
+  /** Shuts the postmaster down and starts it again on the same port and data (for reliability tests). */
+  restart(): Promise<void>;
 }
 
 const HOST = "127.0.0.1";
@@ -242,6 +244,28 @@ async function stopPostmaster(postmaster: ChildProcess): Promise<void> {
   }
 }
 
+/** The postmaster's command line: TCP on 127.0.0.1 only, tuned for tests. */
+function postmasterArgs(dataDir: string, port: number): string[] {
+  return [
+    "-D",
+    dataDir,
+    "-p",
+    String(port),
+    "-c",
+    `listen_addresses=${HOST}`,
+    "-c",
+    "unix_socket_directories=",
+    "-c",
+    "fsync=off",
+    "-c",
+    "synchronous_commit=off",
+    "-c",
+    "full_page_writes=off",
+    "-c",
+    "max_connections=200",
+  ];
+}
+
 /**
  * Starts a fresh PostgreSQL server in a new temporary directory on a free port (or `opts.port`), tuned for tests:
  * no fsync, no Unix socket, TCP on 127.0.0.1 only, password authentication with a random password. Takes about
@@ -284,35 +308,14 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
       const port = opts.port ?? (await freePort());
       let postmaster: ChildProcess;
       try {
-        postmaster = await startPostmaster(
-          bin.postgres,
-          [
-            "-D",
-            dataDir,
-            "-p",
-            String(port),
-            "-c",
-            `listen_addresses=${HOST}`,
-            "-c",
-            "unix_socket_directories=",
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
-          ],
-          user,
-        );
+        postmaster = await startPostmaster(bin.postgres, postmasterArgs(dataDir, port), user);
       } catch (error) {
         // Most likely someone took the port between the probe and the bind: try another one.
         lastError = error;
         continue;
       }
       livePostmasters.add(postmaster);
-      const watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
+      let watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
       let stopping: Promise<void> | undefined;
       return {
         host: HOST,
@@ -320,6 +323,15 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
         user: USER,
         password,
         dataDir: dir,
+        async restart() {
+          // Fast shutdown (every backend is terminated, the port closes), then the same server again.
+          watchdog.kill("SIGKILL");
+          await stopPostmaster(postmaster);
+          livePostmasters.delete(postmaster);
+          postmaster = await startPostmaster(bin.postgres, postmasterArgs(dataDir, port), user);
+          livePostmasters.add(postmaster);
+          watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
+        },
         stop() {
           stopping ??= (async () => {
             watchdog.kill("SIGKILL");

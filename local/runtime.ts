@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { App, AppDeps } from "../functions/app.js";
 import { composeApp } from "../functions/compose.js";
+import { DEFAULTS } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
 import {
   createShardMap,
@@ -11,9 +12,12 @@ import {
 } from "../functions/core/shard-map.js";
 import { type ApiServer, startApiServer } from "./api-server.js";
 import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js";
+import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
+import { endpointUrl } from "./sam-endpoints.js";
+import { createShardRoles } from "./roles.js";
 
 export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
 
@@ -38,6 +42,8 @@ export interface LocalRuntimeOptions {
    * `sam local invoke`); a port already taken falls back to a free one. Unset: always a free port.
    */
   readonly dataApiPort?: (shard: number) => number;
+  /** Address the Data API endpoints listen on (`DATA_API_HOST`, see local/sam-endpoints.ts). @default 127.0.0.1 */
+  readonly dataApiHost?: string;
 }
 
 export interface LocalShard {
@@ -59,18 +65,22 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
+/**
+ * A local shard's ARNs: its cluster, its master secret (the owner role: administration and the Data API
+ * compatibility tests) and the function's own secret (the least-privilege role the app runs as, as in AWS).
+ */
 export const localArns = (shard: number) => ({
   resourceArn: `arn:aws:rds:us-east-1:000000000000:cluster:local-shard-${shard}`,
   secretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}`,
+  functionSecretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}-api`,
 });
 
 /**
- * The SDK needs credentials and a region even against a local endpoint; without them it would probe the instance
- * metadata service and stall. Real values already in the environment are left alone.
+ * The SDK needs a region even against a local endpoint. Credentials are not taken from here: the app's clients get
+ * `LOCAL_CREDENTIALS` explicitly, so the user's own AWS credentials in the environment never reach (nor break) the
+ * local endpoints, which accept only signatures made with those.
  */
 function ensureLocalCredentials(): void {
-  process.env.AWS_ACCESS_KEY_ID ??= "local";
-  process.env.AWS_SECRET_ACCESS_KEY ??= "local";
   process.env.AWS_REGION ??= "us-east-1";
   // Locally Node 20 is fine; the deployed function runs on Node 22+, where the SDK does not warn.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
@@ -102,6 +112,12 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     }
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
     const databases = await createShardDatabases(postgres, map, { prefix });
+    // The role's timeouts follow the app's shard timeout; an invalid value is reported by the app's config below.
+    const timeout = Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs);
+    const roles = await createShardRoles(postgres, databases, {
+      prefix,
+      shardTimeoutMs: Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULTS.shardTimeoutMs,
+    });
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
         const database = databases.find((d) => d.shard === id)?.database;
@@ -110,8 +126,19 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         const start = (port: number) =>
           startDataApiEndpoint({
             postgres,
-            clusters: [{ ...arns, database }],
+            clusters: [
+              {
+                resourceArn: arns.resourceArn,
+                secretArn: arns.secretArn,
+                secrets: [
+                  { secretArn: arns.secretArn, ...roles.owner },
+                  { secretArn: arns.functionSecretArn, ...roles.api },
+                ],
+                database,
+              },
+            ],
             port,
+            ...(opts.dataApiHost === undefined ? {} : { host: opts.dataApiHost }),
             ...(opts.faults?.has(id) ? { fault: opts.faults.get(id) } : {}),
           });
         const preferred = opts.dataApiPort?.(id) ?? 0;
@@ -128,9 +155,11 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         shards.map((s) => ({
           id: s.id,
           ranges: s.ranges,
-          ...localArns(s.id),
+          resourceArn: localArns(s.id).resourceArn,
+          secretArn: localArns(s.id).functionSecretArn,
           database: s.database,
-          endpoint: s.endpoint.url,
+          endpoint:
+            opts.dataApiHost === undefined ? s.endpoint.url : endpointUrl(opts.dataApiHost, s.endpoint.port),
         })),
       ),
       ...(opts.shardTimeoutMs === undefined ? {} : { SHARD_TIMEOUT_MS: String(opts.shardTimeoutMs) }),
@@ -141,7 +170,11 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       ...opts.env,
     };
     const logger = opts.logger ?? new Logger({ serviceName: "sharded-data-api", logLevel: "WARN" });
-    const { app } = composeApp(env, { logger, ...(opts.observe ? { observe: opts.observe } : {}) });
+    const { app } = composeApp(env, {
+      logger,
+      credentials: LOCAL_CREDENTIALS,
+      ...(opts.observe ? { observe: opts.observe } : {}),
+    });
     const setFault = async (shard: number, fault: Fault | undefined) => {
       const target = shards.find((s) => s.id === shard);
       if (!target) throw new RangeError(`no shard ${shard}`);

@@ -2,6 +2,7 @@ import {
   ExecuteStatementCommand,
   type ExecuteStatementCommandOutput,
   RDSDataClient,
+  type RDSDataClientConfig,
 } from "@aws-sdk/client-rds-data";
 import type { AppConfig, ShardConfig } from "./config.js";
 import type { Statement } from "./sql.js";
@@ -17,13 +18,19 @@ export interface ShardClients {
  * where all shards share AWS's regional endpoint, gives each shard its own connection pool and its own retry quota, so
  * a failing shard cannot spend the retries of the healthy ones. Reads may retry a transient 5xx or socket error inside
  * their one deadline, which bounds every attempt together. Writes make exactly one attempt: a retried INSERT whose
- * first attempt committed would otherwise come back as a false "duplicate id".
+ * first attempt committed would otherwise come back as a false "duplicate id". `credentials` replaces the default
+ * provider chain: the local runtime signs with the local endpoints' credentials, never the user's own.
  */
-export function createShardClients(config: AppConfig): ShardClients {
+export function createShardClients(
+  config: AppConfig,
+  credentials?: RDSDataClientConfig["credentials"],
+): ShardClients {
   const client = (shard: ShardConfig, maxAttempts: number) =>
     new RDSDataClient({
       region: config.region,
       maxAttempts,
+      // Unset in AWS (the function's role, from the environment); the local runtime passes its own explicitly.
+      ...(credentials ? { credentials } : {}),
       ...(shard.endpoint ? { endpoint: shard.endpoint } : {}),
     });
   return {

@@ -38,12 +38,21 @@ export class MalformedResultError extends Error {
   override name = "MalformedResultError";
 }
 
+/**
+ * What is known about a write its shard did not confirm: `not_applied` only when it provably never reached the
+ * database or the database provably did nothing (connection refused, its deadline passed before sending, or the
+ * statement itself answered that it ran too late); `unknown` otherwise. Either way it can no longer take effect
+ * once the 503 is answered (see `write-deadline.ts`).
+ */
+export type WriteOutcome = "not_applied" | "unknown";
+
 /** A write could not be confirmed by its owning shard (answered as 503). */
 export class ShardUnavailableError extends Error {
   override name = "ShardUnavailableError";
   constructor(
     readonly shard: number,
     readonly reason: string,
+    readonly outcome: WriteOutcome = "unknown",
     options?: ErrorOptions,
   ) {
     super(`shard ${shard} is unavailable: ${reason}`, options);

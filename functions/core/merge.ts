@@ -4,8 +4,10 @@ import type { ShardMap } from "./shard-map.js";
 export interface ShardRows {
   readonly shard: number;
   readonly rows: readonly Row[];
-  /** The shard returned as many rows as it was asked for: it may hold more after its last one. */
+  /** The shard holds more rows after `rows`: only ids up to `through` are known. */
   readonly truncated?: boolean;
+  /** With `truncated`: the last id up to which the shard's rows are known (default: its last row's id). */
+  readonly through?: number;
 }
 
 export interface Page {
@@ -85,7 +87,8 @@ export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: nu
   let bound = Number.POSITIVE_INFINITY;
   for (const part of parts) {
     const last = part.rows.at(-1);
-    if (part.truncated && last !== undefined) bound = Math.min(bound, last.id);
+    if (part.truncated && last !== undefined)
+      bound = Math.min(bound, Math.max(last.id, part.through ?? last.id));
   }
   const heap = new CursorHeap();
   for (const part of parts) {

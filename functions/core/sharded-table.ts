@@ -1,12 +1,14 @@
 import type { AppConfig, ShardConfig } from "./config.js";
 import { execute, type ShardClients } from "./data-api.js";
-import { ClientError, MalformedResultError, ShardUnavailableError } from "./errors.js";
+import { ClientError, ShardUnavailableError } from "./errors.js";
 import { mergePages, type ShardRows } from "./merge.js";
 import { isFailure, report, type ShardOutcome, type ShardReport } from "./outcome.js";
 import type { Row } from "./row.js";
 import { type Clock, callWithDeadline } from "./shard-call.js";
-import { MAX_ID, MIN_ID } from "./shard-map.js";
-import { long, parseRows, quoteIdent, type Statement, selectOne, selectRange, text } from "./sql.js";
+import { type IdRange, MAX_ID, MIN_ID } from "./shard-map.js";
+import { parseRows, type Statement, selectOne, selectRange } from "./sql.js";
+import { type WriteTimings, writeDeadline, writeHorizon, writeTimings } from "./write-deadline.js";
+import { deleteRow, insertRow, parseWriteResult, updateRow, type WriteResult } from "./write-sql.js";
 
 /**
  * The most rows one shard call returns. The Data API fails a result over 1 MiB, and AWS describes the JSON result
@@ -40,13 +42,62 @@ export interface TableDeps {
   readonly config: AppConfig;
   readonly clients: ShardClients;
   readonly now?: Clock;
+  /** Wall-clock time (ms since the epoch) for write deadlines, which the database compares with its own clock. */
+  readonly wallClock?: Clock;
 }
 
 /**
  * Budget for one request: how long a shard call may take at most. `remainingMs` is the Lambda's remaining time; the
  * margin keeps enough of it to answer, so a slow shard never turns into a Lambda timeout.
  */
-export type Budget = { readonly remainingMs?: number };
+export type Budget = {
+  readonly remainingMs?: number;
+  /** Told what the owning shard did on a write or point read, whatever the answer, for logs and metrics. */
+  readonly noteShards?: (shards: readonly ShardReport[]) => void;
+};
+
+/** Errors that prove a call never reached the shard: nothing was sent, so nothing can take effect. */
+const NEVER_SENT = new Set(["ECONNREFUSED", "WriteNotSentError"]);
+
+/** A write whose deadline left no time to run it; never sent. */
+class WriteNotSentError extends Error {
+  override name = "WriteNotSentError";
+}
+
+/**
+ * How many rows each called shard may contribute to a page of `limit` (it is asked for one more, as proof that more
+ * exist). Not `limit` from every shard: with k shards that fetched, parsed and threw away (k - 1) x limit rows, and
+ * parsing them was the largest part of the function's own CPU per shard call. Each shard gets what the page could
+ * take from it if no id were missing (its share of the first `limit + 1` ids of the map after the cursor), and at
+ * least an equal share of the page (`limit / k`), so tables with missing ids still fill most of a page. A page is
+ * exact whatever the shards hold: it stops where the first shard that has more stops being known (`mergePages`), so
+ * when many ids are missing a page may hold fewer rows than `limit`, never an empty one, and `next` goes on.
+ */
+export function rowsToAsk(
+  called: readonly { shard: ShardConfig; ranges: readonly IdRange[] }[],
+  limit: number,
+): Map<number, { ranges: readonly IdRange[]; rows: number }> {
+  const most = Math.min(limit, MAX_ROWS_PER_CALL - 1);
+  const share = Math.ceil(limit / Math.max(1, called.length));
+  // Every range holds at least one id, so no shard's ranges past its first limit + 1 can matter here.
+  const window = called
+    .flatMap(({ shard, ranges }) => ranges.slice(0, limit + 1).map((r) => ({ shard: shard.id, r })))
+    .sort((a, b) => a.r[0] - b.r[0]);
+  const dense = new Map<number, number>();
+  let left = limit + 1;
+  for (const { shard, r } of window) {
+    if (left <= 0) break;
+    const take = Math.min(left, r[1] - r[0] + 1);
+    dense.set(shard, (dense.get(shard) ?? 0) + take);
+    left -= take;
+  }
+  return new Map(
+    called.map(({ shard, ranges }) => [
+      shard.id,
+      { ranges, rows: Math.min(most, Math.max(share, dense.get(shard.id) ?? 0)) },
+    ]),
+  );
+}
 
 /**
  * The one logical table, spread over the shards of the map. Reads scatter to every shard whose ranges can match and
@@ -57,11 +108,15 @@ export class ShardedTable {
   readonly #config: AppConfig;
   readonly #clients: ShardClients;
   readonly #now: Clock | undefined;
+  readonly #timings: WriteTimings;
+  readonly #wallClock: Clock;
 
   constructor(deps: TableDeps) {
     this.#config = deps.config;
     this.#clients = deps.clients;
     this.#now = deps.now;
+    this.#timings = writeTimings(deps.config.shardTimeoutMs);
+    this.#wallClock = deps.wallClock ?? Date.now;
   }
 
   #timeoutMs(budget: Budget): number {
@@ -95,31 +150,62 @@ export class ShardedTable {
 
   /**
    * A page of rows in id order across all shards. The query's bounds and cursor are pushed down into each shard's
-   * ranges; a shard left with nothing to match is not called (`skipped`). Each called shard is asked for `limit + 1`
-   * rows (at most {@link MAX_ROWS_PER_CALL}) so the merge can tell whether another page exists.
+   * ranges; a shard left with nothing to match is not called (`skipped`).
+   *
+   * Each called shard may contribute the rows {@link rowsToAsk} gives it (at most `limit`, and below the per-call cap
+   * {@link MAX_ROWS_PER_CALL}) and is asked for one more: that row is never returned, it only proves that the shard holds
+   * more. So a shard that returned no more than its share is known to be done, and a walk never ends with an empty
+   * page, also with `limit` above the per-call cap (where a shard that returned the cap used to be taken as "may have
+   * more").
+   *
+   * `next` is `null` only when every shard that could hold later rows answered and has none left. When a shard failed,
+   * the page's `next` is the cursor up to which the healthy shards were read; when they have nothing left, it is the
+   * page's last id or, if greater, one below the first id a failed shard could hold, so following it asks the failed
+   * shards again instead of ending the walk as if the table had ended (README, "Paging when a shard fails").
    */
   async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
     const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);
     const upper = query.to ?? MAX_ID;
-    const perCall = Math.min(query.limit + 1, MAX_ROWS_PER_CALL);
+    const called = this.#config.shards
+      .map((shard) => ({ shard, ranges: this.#config.map.clip(shard.id, lower, upper) }))
+      .filter(({ ranges }) => ranges.length > 0);
+    const asks = rowsToAsk(called, query.limit);
     const outcomes = await Promise.all(
       this.#config.shards.map((shard): Promise<ShardOutcome<Row[]>> => {
-        const ranges = this.#config.map.clip(shard.id, lower, upper);
-        if (ranges.length === 0) return Promise.resolve({ shard: shard.id, status: "skipped" });
-        const statement = selectRange(this.#config.tableName, ranges, perCall);
+        const ask = asks.get(shard.id);
+        if (ask === undefined) return Promise.resolve({ shard: shard.id, status: "skipped" });
+        const statement = selectRange(this.#config.tableName, ask.ranges, ask.rows + 1);
         return this.#call("read", shard, statement, budget, (out) => parseRows(out.formattedRecords));
       }),
     );
     const parts: ShardRows[] = [];
+    let firstMissing = Number.POSITIVE_INFINITY;
     for (const o of outcomes) {
-      if (o.status === "ok")
-        parts.push({ shard: o.shard, rows: o.value, truncated: o.value.length >= perCall });
+      const ask = asks.get(o.shard);
+      if (ask === undefined) continue;
+      if (o.status === "ok") {
+        const proof = o.value[ask.rows];
+        if (proof === undefined) parts.push({ shard: o.shard, rows: o.value });
+        // Everything up to just before the proof row is known; the proof row itself opens the next page.
+        else
+          parts.push({
+            shard: o.shard,
+            rows: o.value.slice(0, ask.rows),
+            truncated: true,
+            through: proof.id - 1,
+          });
+      } else if (isFailure(o)) firstMissing = Math.min(firstMissing, ask.ranges[0]?.[0] ?? lower);
     }
     const page = mergePages(parts, this.#config.map, query.limit);
+    const failed = firstMissing !== Number.POSITIVE_INFINITY;
+    let next = page.next;
+    // The healthy shards are done but a failed one may hold later rows: resume after what was read (and nothing that
+    // only the failed shards could hold is skipped), never end here.
+    if (failed && next === null) next = Math.max(page.items.at(-1)?.id ?? MIN_ID - 1, firstMissing - 1);
     return {
       items: page.items,
-      next: page.next,
-      partial: outcomes.some(isFailure),
+      next,
+      partial: failed,
       shards: outcomes.map((o) => report(o, (rows) => rows.length)),
     };
   }
@@ -133,47 +219,71 @@ export class ShardedTable {
     return this.#shard(owner);
   }
 
-  /** One row from the one shard that owns its id. A failed shard reads as absent; `shards` says why. */
+  /**
+   * One row from the one shard that owns its id. `item` is null only when that shard answered and the row is absent;
+   * when the shard failed, `shards` says so and the caller must not call the row absent.
+   */
   async get(id: number, budget: Budget = {}): Promise<GetResult> {
     const shard = this.#owner(id, 404);
     const outcome = await this.#call("read", shard, selectOne(this.#config.tableName, id), budget, (out) =>
       parseRows(out.formattedRecords),
     );
     const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
-    return { item, shard: shard.id, shards: [report(outcome, (rows) => rows.length)] };
+    const shards = [report(outcome, (rows) => rows.length)];
+    budget.noteShards?.(shards);
+    return { item, shard: shard.id, shards };
   }
 
-  /** Runs a write on the owning shard and returns how many rows it changed, or throws a 503-bound error. */
-  async #write(shard: ShardConfig, statement: Statement, budget: Budget): Promise<number> {
-    const outcome = await this.#call("write", shard, statement, budget, (out) => {
-      // Without a count the shard has confirmed nothing: a 503, not a "0 rows changed" 404 or 409.
-      if (typeof out.numberOfRecordsUpdated !== "number")
-        throw new MalformedResultError("no numberOfRecordsUpdated");
-      return out.numberOfRecordsUpdated;
-    });
-    switch (outcome.status) {
-      case "ok":
-        return outcome.value;
-      case "error":
-        throw new ShardUnavailableError(shard.id, outcome.error);
-      default:
-        throw new ShardUnavailableError(shard.id, outcome.status);
+  /**
+   * Runs one write on the owning shard under its own deadline (see `write-deadline.ts`) and returns how many rows it
+   * changed, or throws a 503-bound {@link ShardUnavailableError} that says whether the write provably did not happen
+   * (`not_applied`) or may have (`unknown`). An `unknown` one is answered only once the write can no longer take
+   * effect, so a read after the 503 shows the final state.
+   */
+  async #write(
+    shard: ShardConfig,
+    build: (deadlineMs: number) => Statement,
+    budget: Budget,
+  ): Promise<number> {
+    const client = this.#clients.write.get(shard.id);
+    if (!client) throw new Error(`no write client for shard ${shard.id}`);
+    const timeoutMs = this.#timeoutMs(budget);
+    const deadlineMs = writeDeadline(this.#wallClock(), timeoutMs, this.#timings);
+    let sent = false;
+    const outcome = await callWithDeadline(
+      shard.id,
+      timeoutMs,
+      async (signal): Promise<WriteResult> => {
+        // Checked at the moment of sending: a stalled process must not send a write that can only arrive late.
+        if (this.#wallClock() >= deadlineMs)
+          throw new WriteNotSentError("the write deadline passed before sending");
+        sent = true;
+        return parseWriteResult((await execute(client, shard, build(deadlineMs), signal)).formattedRecords);
+      },
+      this.#now,
+    );
+    budget.noteShards?.([report(outcome, (r) => r.changed)]);
+    if (outcome.status === "ok") {
+      if (outcome.value.inTime) return outcome.value.changed;
+      throw new ShardUnavailableError(shard.id, "deadline", "not_applied");
     }
+    const reason = outcome.status === "error" ? outcome.error : outcome.status;
+    const neverSent = !sent || (outcome.status === "error" && NEVER_SENT.has(outcome.error));
+    if (neverSent) throw new ShardUnavailableError(shard.id, reason, "not_applied");
+    // It may have reached the database: wait out the instant after which it cannot commit any more.
+    const wait = writeHorizon(deadlineMs, this.#timings) - this.#wallClock();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    throw new ShardUnavailableError(shard.id, reason, "unknown");
   }
 
-  /** Inserts a row; a 409 when the id exists. `ON CONFLICT DO NOTHING` makes the duplicate a count, not an error. */
+  /** Inserts a row; a 409 when the id exists. */
   async create(
     row: { id: number; name: string },
     budget: Budget = {},
   ): Promise<{ item: Row; shard: number }> {
     const shard = this.#owner(row.id, 422);
-    const table = quoteIdent(this.#config.tableName);
-    const sql = `INSERT INTO ${table} (id, name) VALUES (:id, :name) ON CONFLICT (id) DO NOTHING`;
-    const changed = await this.#write(
-      shard,
-      { sql, parameters: [long("id", row.id), text("name", row.name)] },
-      budget,
-    );
+    const table = this.#config.tableName;
+    const changed = await this.#write(shard, (d) => insertRow(table, row.id, row.name, d), budget);
     if (changed === 0) throw new ClientError(409, "duplicate_id", `id ${row.id} already exists`);
     return { item: { id: row.id, name: row.name }, shard: shard.id };
   }
@@ -181,12 +291,8 @@ export class ShardedTable {
   /** Replaces the name of an existing row; a 404 when there is none. */
   async replace(id: number, name: string, budget: Budget = {}): Promise<{ item: Row; shard: number }> {
     const shard = this.#owner(id, 422);
-    const sql = `UPDATE ${quoteIdent(this.#config.tableName)} SET name = :name WHERE id = :id`;
-    const changed = await this.#write(
-      shard,
-      { sql, parameters: [long("id", id), text("name", name)] },
-      budget,
-    );
+    const table = this.#config.tableName;
+    const changed = await this.#write(shard, (d) => updateRow(table, id, name, d), budget);
     if (changed === 0) throw new ClientError(404, "not_found", `id ${id} does not exist`);
     return { item: { id, name }, shard: shard.id };
   }
@@ -194,8 +300,7 @@ export class ShardedTable {
   /** Deletes a row; a 404 when there is none. */
   async remove(id: number, budget: Budget = {}): Promise<{ shard: number }> {
     const shard = this.#owner(id, 422);
-    const sql = `DELETE FROM ${quoteIdent(this.#config.tableName)} WHERE id = :id`;
-    const changed = await this.#write(shard, { sql, parameters: [long("id", id)] }, budget);
+    const changed = await this.#write(shard, (d) => deleteRow(this.#config.tableName, id, d), budget);
     if (changed === 0) throw new ClientError(404, "not_found", `id ${id} does not exist`);
     return { shard: shard.id };
   }

@@ -6,8 +6,8 @@ export type ApiResponse = APIGatewayProxyStructuredResultV2 & {
 };
 
 /**
- * Every response allows any origin: this is a public read API without cookies. API Gateway answers preflights itself
- * when CORS is configured there and then ignores these headers; the local server relies on them.
+ * Every response allows any origin: this is a public read API without cookies. The HTTP API has no CORS
+ * configuration (route-table.ts says why), so these headers reach clients in AWS exactly as from the local server.
  */
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   "access-control-allow-origin": "*",

@@ -1,5 +1,6 @@
 import type { ShardReport } from "../core/outcome.js";
 import type { ApiResponse } from "./response.js";
+import { matchPath, ROUTE_TABLE, type RouteSpec, routeKey } from "./route-table.js";
 
 /** What a route sees: plain values, no Lambda types, so the local server and the tests build it just as easily. */
 export interface ApiRequest {
@@ -9,6 +10,8 @@ export interface ApiRequest {
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly body: string | undefined;
+  /** The body arrived as bytes that are not valid UTF-8 (`body` is then undefined): refused with a 400. */
+  readonly bodyNotUtf8?: boolean;
   /** The Lambda's remaining time, when there is a Lambda. */
   readonly remainingMs: number | undefined;
   /** Routes that touch shards tell the app what each shard did, for the request's log line and metrics. */
@@ -17,59 +20,56 @@ export interface ApiRequest {
 
 export type RouteHandler = (req: ApiRequest) => Promise<ApiResponse>;
 
-interface Route {
-  readonly method: string;
-  readonly segments: readonly string[];
-  readonly handler: RouteHandler;
-}
-
 export type Resolution =
   | {
       readonly kind: "found";
       readonly handler: RouteHandler;
       readonly params: Record<string, string>;
       readonly pattern: string;
+      readonly route: RouteSpec;
     }
   | { readonly kind: "not_found" }
   | { readonly kind: "method_not_allowed"; readonly allow: readonly string[] };
 
-const split = (path: string) => path.split("/").filter((s) => s !== "");
-
 /**
- * A few fixed routes with `{param}` segments. Hand-written because the API has six routes and every kilobyte of the
- * function is paid for in cold start; it answers 405 with `allow` when the path exists under another method.
+ * The routes of a route table (route-table.ts) with their handlers. Hand-written because the API has six routes and
+ * every kilobyte of the function is paid for in cold start; it matches paths as API Gateway does (`matchPath`) and
+ * answers 405 with `allow` when the path exists under another method.
  */
 export class Router {
-  readonly #routes: Route[] = [];
+  readonly #table: readonly RouteSpec[];
+  readonly #handlers = new Map<string, RouteHandler>();
 
-  on(method: string, pattern: string, handler: RouteHandler): this {
-    this.#routes.push({ method, segments: split(pattern), handler });
+  constructor(table: readonly RouteSpec[] = ROUTE_TABLE) {
+    this.#table = table;
+  }
+
+  /** Attaches the handler of a route of the table; a route that is not in the table is a programming error. */
+  on(method: RouteSpec["method"], pattern: string, handler: RouteHandler): this {
+    const key = `${method} ${pattern}`;
+    if (!this.#table.some((route) => routeKey(route) === key)) {
+      throw new Error(`route ${key} is not in the route table (functions/http/route-table.ts)`);
+    }
+    this.#handlers.set(key, handler);
     return this;
   }
 
+  /** Route keys of the table that have no handler: empty once the app is complete. */
+  missing(): string[] {
+    return this.#table.map(routeKey).filter((key) => !this.#handlers.has(key));
+  }
+
   resolve(method: string, path: string): Resolution {
-    const segments = split(path);
     const allow: string[] = [];
-    for (const route of this.#routes) {
-      const params = match(route.segments, segments);
+    for (const route of this.#table) {
+      const params = matchPath(route.path, path);
       if (!params) continue;
-      if (route.method === method) {
-        return { kind: "found", handler: route.handler, params, pattern: `/${route.segments.join("/")}` };
+      const handler = this.#handlers.get(routeKey(route));
+      if (route.method === method && handler) {
+        return { kind: "found", handler, params, pattern: route.path, route };
       }
-      allow.push(route.method);
+      if (handler && !allow.includes(route.method)) allow.push(route.method);
     }
     return allow.length > 0 ? { kind: "method_not_allowed", allow } : { kind: "not_found" };
   }
-}
-
-function match(pattern: readonly string[], segments: readonly string[]): Record<string, string> | undefined {
-  if (pattern.length !== segments.length) return undefined;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i] as string;
-    const s = segments[i] as string;
-    if (p.startsWith("{") && p.endsWith("}")) params[p.slice(1, -1)] = s;
-    else if (p !== s) return undefined;
-  }
-  return params;
 }

@@ -5,6 +5,9 @@ import type { ApiRequest } from "./router.js";
 import { Router } from "./router.js";
 import { createBodySchema, idParamSchema, listQuerySchema, parse, replaceBodySchema } from "./validation.js";
 
+/** A shard that failed is usually back within a second (a timeout, a reset); a resuming cluster takes ~15 s. */
+export const RETRY_AFTER = { "retry-after": "1" } as const;
+
 /** Bodies are a single small row: anything larger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -18,6 +21,11 @@ function jsonBody(req: ApiRequest): Record<string, unknown> {
   if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) {
     throw new ClientError(415, "unsupported_media_type", "content-type: must be application/json");
   }
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(type)?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new ClientError(415, "unsupported_charset", `content-type: charset must be utf-8, got ${charset}`);
+  }
+  if (req.bodyNotUtf8) throw new ClientError(400, "invalid_encoding", "body: not valid UTF-8");
   if (req.body === undefined || req.body === "") throw new ClientError(400, "invalid_body", "body: required");
   if (Buffer.byteLength(req.body) > MAX_BODY_BYTES) {
     throw new ClientError(413, "body_too_large", `body: must be at most ${MAX_BODY_BYTES} bytes`);
@@ -34,9 +42,14 @@ function jsonBody(req: ApiRequest): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** The API's routes over the sharded table: the same for the Lambda handler and the local server. */
+/**
+ * The handlers of the routes of route-table.ts over the sharded table: the same for the Lambda handler and the local
+ * server. `Router.on` refuses a route that is not in the table, and `createApp` one the table has without a handler.
+ */
 export function createRoutes(table: ShardedTable): Router {
   const budget = (req: ApiRequest) => ({ remainingMs: req.remainingMs });
+  // Writes and point reads report their one shard whatever the answer (a 404, a 409, a 503), for logs and metrics.
+  const reporting = (req: ApiRequest) => ({ remainingMs: req.remainingMs, noteShards: req.noteShards });
   return new Router()
     .on("GET", "/health", async () => json(200, { status: "ok" }))
     .on("GET", "/data", async (req) => {
@@ -47,18 +60,18 @@ export function createRoutes(table: ShardedTable): Router {
     })
     .on("GET", "/data/{id}", async (req) => {
       const id = idParam(req);
-      const { item, shard, shards } = await table.get(id, budget(req));
-      req.noteShards(shards);
+      const { item, shard, shards } = await table.get(id, reporting(req));
       if (item) return json(200, { item, shard });
-      const failed = shards.some((s) => s.status !== "ok");
-      const message = failed
-        ? `id ${id} could not be read: its shard did not answer`
-        : `id ${id} does not exist`;
-      return json(404, { error: { code: "not_found", message }, shard, shards });
+      // Unknown is not absent: only an answering shard may say the row does not exist.
+      if (shards.some((s) => s.status !== "ok")) {
+        const message = `id ${id} could not be read: shard ${shard} did not answer; retry later`;
+        return json(503, { error: { code: "shard_unavailable", message }, shard, shards }, RETRY_AFTER);
+      }
+      return json(404, { error: { code: "not_found", message: `id ${id} does not exist` }, shard, shards });
     })
     .on("POST", "/data", async (req) => {
       const row = parse(createBodySchema, jsonBody(req), "invalid_body");
-      const created = await table.create(row, budget(req));
+      const created = await table.create(row, reporting(req));
       return json(201, created, { location: `/data/${row.id}` });
     })
     .on("PUT", "/data/{id}", async (req) => {
@@ -67,10 +80,10 @@ export function createRoutes(table: ShardedTable): Router {
       if (body.id !== undefined && body.id !== id) {
         throw new ClientError(400, "invalid_body", `id: ${body.id} does not match the path id ${id}`);
       }
-      return json(200, await table.replace(id, body.name, budget(req)));
+      return json(200, await table.replace(id, body.name, reporting(req)));
     })
     .on("DELETE", "/data/{id}", async (req) => {
-      await table.remove(idParam(req), budget(req));
+      await table.remove(idParam(req), reporting(req));
       return empty(204);
     });
 }

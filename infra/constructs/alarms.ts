@@ -9,7 +9,7 @@ export interface ApiAlarmsProps {
   /** POWERTOOLS_SERVICE_NAME of the function: Powertools adds it as the `service` dimension. */
   readonly service: string;
   readonly shardIds: readonly number[];
-  /** Partial answers or shard timeouts within one period that raise an alarm. Default: 5. */
+  /** Partial answers, shard timeouts or shard errors within one period that raise an alarm. Default: 5. */
   readonly threshold?: number;
   /** Default: 5 minutes. */
   readonly period?: Duration;
@@ -17,12 +17,15 @@ export interface ApiAlarmsProps {
 
 /**
  * Alarms on the function's own metrics (EMF, written by functions/observability/metrics.ts): too many partial
- * answers overall, and too many timeouts of any one shard, which is how a paused, overloaded or unreachable cluster
- * shows. No actions are attached: subscribe a topic with `alarm.addAlarmAction(...)` where one exists.
+ * answers overall, and per shard too many timeouts or too many errors. Both per-shard alarms are needed: an
+ * overloaded or hung cluster shows as `timeout`, but a paused (DatabaseResumingException), unreachable or refusing
+ * one shows as `error`, and an alarm on timeouts alone never sees it. No actions are attached: subscribe a topic with
+ * `alarm.addAlarmAction(...)` where one exists.
  */
 export class ApiAlarms extends Construct {
   readonly partialResponses: Alarm;
   readonly shardTimeouts: ReadonlyMap<number, Alarm>;
+  readonly shardErrors: ReadonlyMap<number, Alarm>;
 
   constructor(scope: Construct, id: string, props: ApiAlarmsProps) {
     super(scope, id);
@@ -53,6 +56,16 @@ export class ApiAlarms extends Construct {
           `Shard${shard}Timeouts`,
           metric(METRIC.shardTimeouts, { service: props.service, shard: String(shard) }),
           `shard ${shard} timed out ${threshold}+ times in ${period.toHumanString()}`,
+        ),
+      ]),
+    );
+    this.shardErrors = new Map(
+      props.shardIds.map((shard) => [
+        shard,
+        alarm(
+          `Shard${shard}Errors`,
+          metric(METRIC.shardErrors, { service: props.service, shard: String(shard) }),
+          `shard ${shard} failed ${threshold}+ calls in ${period.toHumanString()} (paused, unreachable or erroring)`,
         ),
       ]),
     );

@@ -1,10 +1,11 @@
-import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { RemovalPolicy, Validations } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import {
-  type CorsHttpMethod,
   HttpApi,
   HttpMethod,
   HttpNoneAuthorizer,
+  HttpRoute,
+  HttpRouteKey,
   HttpStage,
   type IHttpRouteAuthorizer,
   LogGroupLogDestination,
@@ -14,26 +15,10 @@ import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from "aws-cdk-lib/aws-lambda";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { CORS_HEADERS } from "../../functions/http/response.js";
+import { ROUTE_TABLE, type RouteSpec } from "../../functions/http/route-table.js";
 
-/** Reads answer anyone by default; writes always need a SigV4-signed request from an IAM principal. */
-export type RouteAccess = "read" | "write";
-
-export interface RouteSpec {
-  readonly method: HttpMethod;
-  readonly path: string;
-  readonly access: RouteAccess;
-}
-
-/** The routes of `functions/http/routes.ts`. */
-export const ROUTES: readonly RouteSpec[] = [
-  { method: HttpMethod.GET, path: "/health", access: "read" },
-  { method: HttpMethod.GET, path: "/data", access: "read" },
-  { method: HttpMethod.GET, path: "/data/{id}", access: "read" },
-  { method: HttpMethod.POST, path: "/data", access: "write" },
-  { method: HttpMethod.PUT, path: "/data/{id}", access: "write" },
-  { method: HttpMethod.DELETE, path: "/data/{id}", access: "write" },
-];
+/** The routes of the HTTP API: the function's own route table (functions/http/route-table.ts). */
+export const ROUTES: readonly RouteSpec[] = ROUTE_TABLE;
 
 /** One JSON line per request; `caller` is the IAM principal of a signed request. */
 const ACCESS_LOG_FORMAT = {
@@ -50,14 +35,6 @@ const ACCESS_LOG_FORMAT = {
   integrationError: "$context.integrationErrorMessage",
   error: "$context.error.message",
 };
-
-/** One comma-separated value of the function's CORS headers, as a list. */
-function corsList(header: string): string[] {
-  return (CORS_HEADERS[header] ?? "")
-    .split(",")
-    .map((item) => item.trim())
-    .filter((item) => item !== "");
-}
 
 export interface ShardedHttpApiProps {
   /** The function behind every route. */
@@ -82,6 +59,8 @@ export class ShardedHttpApi extends Construct {
   readonly api: HttpApi;
   readonly stage: HttpStage;
   readonly accessLogs: LogGroup;
+  /** The public catch-all route to the function. */
+  readonly defaultRoute: HttpRoute;
 
   constructor(scope: Construct, id: string, props: ShardedHttpApiProps) {
     super(scope, id);
@@ -89,14 +68,9 @@ export class ShardedHttpApi extends Construct {
       description: "Sharded data API: one table read across the shards in parallel",
       // The stage below replaces the default one, which could have neither throttling nor access logs.
       createDefaultStage: false,
-      // API Gateway answers browsers' preflight requests itself (no route, no authorization) with the same CORS
-      // policy the function puts on its responses (functions/http/response.ts).
-      corsPreflight: {
-        allowOrigins: corsList("access-control-allow-origin"),
-        allowMethods: corsList("access-control-allow-methods") as CorsHttpMethod[],
-        allowHeaders: corsList("access-control-allow-headers"),
-        maxAge: Duration.seconds(Number(CORS_HEADERS["access-control-max-age"] ?? 0)),
-      },
+      // No CORS configuration, on purpose: with one, API Gateway answers preflights itself and drops the CORS
+      // headers of the function's responses. Without it, the function's headers (functions/http/response.ts) reach
+      // every client as they do locally; see functions/http/route-table.ts for the whole choice.
     });
     this.accessLogs = new LogGroup(this, "AccessLogs", {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
@@ -117,11 +91,11 @@ export class ShardedHttpApi extends Construct {
     const signed = new HttpIamAuthorizer();
     const open = new HttpNoneAuthorizer();
     for (const route of ROUTES) {
-      const requireIam = route.access === "write" || props.requireIamForReads === true;
+      const requireIam = route.auth === "iam" || props.requireIamForReads === true;
       const authorizer: IHttpRouteAuthorizer = requireIam ? signed : open;
       const created = this.api.addRoutes({
         path: route.path,
-        methods: [route.method],
+        methods: [HttpMethod[route.method]],
         integration,
         authorizer,
       });
@@ -133,6 +107,20 @@ export class ShardedHttpApi extends Construct {
         });
       }
     }
+    // Everything no table route matches (unknown paths, other methods, OPTIONS preflights) goes to the function,
+    // which answers 404 route_not_found, 405 with allow, or the preflight, as the local server does. API Gateway
+    // selects the most specific route first, so a request to an IAM route never falls through to this one.
+    this.defaultRoute = new HttpRoute(this, "DefaultRoute", {
+      httpApi: this.api,
+      routeKey: HttpRouteKey.DEFAULT,
+      integration,
+      authorizer: open,
+    });
+    Validations.of(this.defaultRoute).acknowledge({
+      id: "AwsSolutions-APIG4",
+      reason:
+        "$default reaches only what no table route matches: the function answers it with 404, 405 or a CORS preflight and never runs a table route for it (routeKeyAgrees), so it reads and writes no data; browsers cannot sign preflights.",
+    });
   }
 
   /** The stage's URL, with a trailing slash. */

@@ -1,16 +1,14 @@
-import { Duration, RemovalPolicy, Stack } from "aws-cdk-lib";
+import { join } from "node:path";
+import { CustomResource, Duration, RemovalPolicy } from "aws-cdk-lib";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { CfnFunction, type Runtime } from "aws-cdk-lib/aws-lambda";
+import { Architecture, type Runtime } from "aws-cdk-lib/aws-lambda";
+import { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
-import {
-  AwsCustomResource,
-  AwsCustomResourcePolicy,
-  type AwsSdkCall,
-  PhysicalResourceId,
-} from "aws-cdk-lib/custom-resources";
 import { Construct } from "constructs";
 import type { IdRange } from "../../functions/core/shard-map.js";
+import type { StatementProperties } from "../handlers/schema-statement.js";
 import { createTableSql, seedRowsSql } from "../schema-sql.js";
+import { REPO_ROOT } from "./api-function.js";
 import type { ShardCluster } from "./shard-cluster.js";
 
 /** CloudFormation types of the schema resources, so the template says what each one does. */
@@ -20,7 +18,7 @@ export const SAMPLE_ROWS_RESOURCE_TYPE = "Custom::ShardSampleRows";
 export interface ShardSchemasProps {
   /** The table every shard holds. */
   readonly tableName: string;
-  /** The Node.js runtime of the custom-resource provider function (see `pinProviderRuntime`). */
+  /** The Node.js runtime of the schema handler: the API function's, so the stack runs one, current runtime. */
   readonly providerRuntime: Runtime;
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
@@ -28,40 +26,68 @@ export interface ShardSchemasProps {
   readonly logRemovalPolicy?: RemovalPolicy;
 }
 
+/** The handler's Lambda timeout: its retry budget (8 minutes) plus time to report. */
+export const SCHEMA_HANDLER_TIMEOUT = Duration.minutes(10);
+/**
+ * CloudFormation's own limit on waiting for the handler's answer (`ServiceTimeout`): a handler that dies without
+ * answering fails the resource after this, not after CloudFormation's default of one hour.
+ */
+export const SCHEMA_SERVICE_TIMEOUT = Duration.minutes(11);
+
 /**
  * The schema, created at deploy time: `CREATE TABLE IF NOT EXISTS` on every shard and, when asked, the sample rows
- * (`INSERT … ON CONFLICT DO NOTHING`), each one RDS Data API `ExecuteStatement` from an `AwsCustomResource`. Both
- * statements are idempotent, so they run again harmlessly when an update changes them, and removing a resource
- * never drops data (there is no delete call).
+ * (`INSERT … ON CONFLICT DO NOTHING`), each one RDS Data API `ExecuteStatement` run by a small handler of our own
+ * (infra/handlers/schema-statement.ts). Both statements are idempotent, so they run again harmlessly when an update
+ * (or the rollback of one) runs them, and removing a resource never drops data (there is no delete call).
  *
- * Every `AwsCustomResource` of a stack shares one provider function. It gets a role of its own with no managed
- * policy, allowed to write to its own log group; each statement adds a policy for exactly its shard:
- * `rds-data:ExecuteStatement` on that cluster and `secretsmanager:GetSecretValue` on that cluster's secret.
+ * Why not `AwsCustomResource`: it makes exactly one SDK call, and the SDK does not retry DatabaseResumingException,
+ * so a schema update that met an auto-paused cluster (minimum 0 ACUs) failed, and its rollback could fail the same
+ * way (UPDATE_ROLLBACK_FAILED). The handler retries it, with backoff, for up to 8 minutes.
  *
- * Updates run while the cluster may be auto-paused (minimum 0 ACUs): the call then fails with
- * DatabaseResumingException and the deployment rolls back; deploying again once the cluster is awake succeeds.
+ * Ordering: every statement depends on its cluster's writer instance (the Data API answers only once it is up) and
+ * on the handler's role, which includes the role's policy, so the permissions exist before any call needs them
+ * (aws-cdk issues 23340 and 37675: an `AwsCustomResource`'s policy used to be created seconds before the call). The
+ * handler also retries AccessDeniedException for IAM's eventual consistency.
+ *
+ * The handler has a role of its own with no managed policy: its log group, and per shard `rds-data:ExecuteStatement`
+ * on that cluster and `secretsmanager:GetSecretValue` on that cluster's secret.
  */
 export class ShardSchemas extends Construct {
   private readonly props: ShardSchemasProps;
-  private readonly providerRole: Role;
-  private readonly providerLogs: LogGroup;
+  readonly handlerRole: Role;
+  readonly handler: NodejsFunction;
+  private readonly granted = new Set<number>();
 
   constructor(scope: Construct, id: string, props: ShardSchemasProps) {
     super(scope, id);
     this.props = props;
-    this.providerLogs = new LogGroup(this, "ProviderLogs", {
+    const logs = new LogGroup(this, "ProviderLogs", {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
-    this.providerRole = new Role(this, "ProviderRole", {
+    this.handlerRole = new Role(this, "ProviderRole", {
       assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
       description: "Runs the schema statements of the shards through the RDS Data API",
     });
-    this.providerLogs.grantWrite(this.providerRole);
+    logs.grantWrite(this.handlerRole);
+    this.handler = new NodejsFunction(this, "Handler", {
+      entry: join(REPO_ROOT, "infra", "handlers", "schema-statement.ts"),
+      handler: "handler",
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
+      runtime: props.providerRuntime,
+      architecture: Architecture.ARM_64,
+      memorySize: 256,
+      timeout: SCHEMA_HANDLER_TIMEOUT,
+      role: this.handlerRole,
+      logGroup: logs,
+      description: "Sharded data API: runs a schema statement on a shard, retrying while the cluster resumes",
+      bundling: { minify: true, externalModules: [], forceDockerBundling: false },
+    });
   }
 
   /** Creates the table on `shard` and, when `seedRanges` is given, the sample rows of those ranges. */
-  addShard(shard: ShardCluster, options: { seedRanges?: readonly IdRange[] } = {}): AwsCustomResource[] {
+  addShard(shard: ShardCluster, options: { seedRanges?: readonly IdRange[] } = {}): CustomResource[] {
     const prefix = `Shard${shard.shardId}`;
     const table = this.statement(
       `${prefix}Table`,
@@ -76,58 +102,41 @@ export class ShardSchemas extends Construct {
     return [table, rows];
   }
 
-  private statement(id: string, resourceType: string, shard: ShardCluster, sql: string): AwsCustomResource {
-    const call: AwsSdkCall = {
-      service: "RDSDataService",
-      action: "executeStatement",
-      parameters: {
-        resourceArn: shard.clusterArn,
-        secretArn: shard.secret.secretArn,
-        database: shard.databaseName,
-        sql,
-      },
+  private statement(id: string, resourceType: string, shard: ShardCluster, sql: string): CustomResource {
+    this.grantShard(shard);
+    const properties: StatementProperties = {
+      ResourceArn: shard.clusterArn,
+      SecretArn: shard.secret.secretArn,
+      Database: shard.databaseName,
+      Sql: sql,
       // Stable per shard and statement: a changed statement is an update of the same resource, not a replacement.
-      physicalResourceId: PhysicalResourceId.of(
-        `${shard.databaseName}/${this.props.tableName}/${resourceType}`,
-      ),
-      // Custom resource responses are capped at 4 KB; the statement's result is not needed.
-      outputPaths: ["numberOfRecordsUpdated"],
+      PhysicalId: `${shard.databaseName}/${this.props.tableName}/${resourceType}`,
     };
-    const resource = new AwsCustomResource(this, id, {
+    const resource = new CustomResource(this, id, {
       resourceType,
-      onUpdate: call, // also the create call
-      policy: AwsCustomResourcePolicy.fromStatements([
-        new PolicyStatement({ actions: ["rds-data:ExecuteStatement"], resources: [shard.clusterArn] }),
-        new PolicyStatement({
-          actions: ["secretsmanager:GetSecretValue"],
-          resources: [shard.secret.secretArn],
-        }),
-      ]),
-      role: this.providerRole,
-      logGroup: this.providerLogs,
-      // The runtime's bundled SDK has the Data API client; installing the latest would need internet at deploy.
-      installLatestAwsSdk: false,
-      timeout: Duration.minutes(2),
+      serviceToken: this.handler.functionArn,
+      serviceTimeout: SCHEMA_SERVICE_TIMEOUT,
+      properties,
     });
     // The Data API answers only once the writer instance is up, not merely the cluster resource.
     resource.node.addDependency(shard);
-    pinProviderRuntime(this, this.props.providerRuntime);
+    // The role's policy (a child of the role) must exist before the first call, not merely before the function.
+    resource.node.addDependency(this.handlerRole);
     return resource;
   }
-}
 
-/**
- * `AwsCustomResource` picks its provider's Node.js runtime from a per-region table, which can trail the newest
- * runtime (AwsSolutions-L1). Pinning it to the runtime the API function uses keeps the stack on one, current
- * runtime. The provider is a singleton found by its documented UUID.
- */
-function pinProviderRuntime(scope: Construct, runtime: Runtime): void {
-  const id = `AWS${AwsCustomResource.PROVIDER_FUNCTION_UUID.replaceAll("-", "")}`;
-  const provider = Stack.of(scope).node.tryFindChild(id)?.node.defaultChild;
-  if (!(provider instanceof CfnFunction)) {
-    throw new Error(
-      `the AwsCustomResource provider function ${id} was not found; its construct id has changed`,
+  /** ExecuteStatement on the shard's cluster and the read of its secret, once per shard. */
+  private grantShard(shard: ShardCluster): void {
+    if (this.granted.has(shard.shardId)) return;
+    this.granted.add(shard.shardId);
+    this.handlerRole.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ["rds-data:ExecuteStatement"], resources: [shard.clusterArn] }),
+    );
+    this.handlerRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [shard.secret.secretArn],
+      }),
     );
   }
-  provider.runtime = runtime.name;
 }

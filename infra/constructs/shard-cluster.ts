@@ -1,21 +1,31 @@
 import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { type IVpc, SubnetType } from "aws-cdk-lib/aws-ec2";
-import type { IGrantable } from "aws-cdk-lib/aws-iam";
+import { type IGrantable, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import {
   AuroraPostgresEngineVersion,
   ClusterInstance,
   Credentials,
   DatabaseCluster,
   DatabaseClusterEngine,
+  DatabaseSecret,
 } from "aws-cdk-lib/aws-rds";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
+import {
+  applyRemovalPolicyTo,
+  RESOURCES_A_RETAINED_CLUSTER_NEEDS,
+  secretRemovalPolicy,
+} from "../retention.js";
+import { FUNCTION_DB_USER } from "../role-sql.js";
 
 /**
- * Aurora PostgreSQL 17.5: the Data API serves Aurora PostgreSQL 17.4 and later, and 17.x supports Serverless v2
- * auto-pause (a minimum of 0 ACUs).
+ * Aurora PostgreSQL 18.6, the newest version the pinned aws-cdk-lib (2.276.0) knows. AWS's "Supported Regions and
+ * Aurora DB engines for RDS Data API" (Aurora User Guide, Concepts.Aurora_Fea_Regions_DB-eng.Feature.Data_API) lists
+ * the Data API for Aurora PostgreSQL 18.3 and higher (17.4 and higher on 17), and "Aurora Serverless v2 capacity"
+ * offers a minimum of 0 ACUs (auto-pause) from 16.3, 15.7, 14.12 and 13.15 on, so every 17.x and 18.x. The regions
+ * without the Data API are listed in the README.
  */
-export const ENGINE_VERSION = AuroraPostgresEngineVersion.VER_17_5;
+export const ENGINE_VERSION = AuroraPostgresEngineVersion.VER_18_6;
 
 export interface ShardClusterProps {
   /** The shard this cluster holds (its id in the shard map). */
@@ -50,8 +60,13 @@ export class ShardCluster extends Construct {
   readonly shardId: number;
   readonly databaseName: string;
   readonly cluster: DatabaseCluster;
-  /** The generated master secret the Data API signs in with. */
+  /** The generated master secret: administration (the schema step) only, never the API function. */
   readonly secret: ISecret;
+  /**
+   * The API function's own generated secret (user `sharded_api`): the Data API signs the function in with it, as the
+   * least-privilege role the schema step creates (`infra/role-sql.ts`).
+   */
+  readonly functionSecret: ISecret;
 
   constructor(scope: Construct, id: string, props: ShardClusterProps) {
     super(scope, id);
@@ -59,6 +74,7 @@ export class ShardCluster extends Construct {
     this.databaseName = props.databaseName;
     const minCapacity = props.minCapacity ?? 0.5;
     const deletionProtection = props.deletionProtection ?? true;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
 
     this.cluster = new DatabaseCluster(this, "Cluster", {
       engine: DatabaseClusterEngine.auroraPostgres({ version: ENGINE_VERSION }),
@@ -75,13 +91,19 @@ export class ShardCluster extends Construct {
       port: 5432,
       backup: { retention: props.backupRetention ?? Duration.days(7) },
       deletionProtection,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.SNAPSHOT,
+      removalPolicy,
       vpc: props.vpc,
       vpcSubnets: { subnetType: SubnetType.PRIVATE_ISOLATED },
     });
     const secret = this.cluster.secret;
     if (secret === undefined) throw new Error(`shard ${props.shardId}: the cluster has no generated secret`);
     this.secret = secret;
+    this.functionSecret = new DatabaseSecret(this, "FunctionSecret", {
+      username: FUNCTION_DB_USER,
+      // PostgreSQL and the Data API take any character; these would only trouble someone pasting it into a shell.
+      excludeCharacters: " %+~`#$&*()|[]{}:;<>?!'/@\"\\",
+    });
+    applyLifecycle(this, removalPolicy);
 
     Validations.of(this).acknowledge({
       id: "AwsSolutions-SMG4",
@@ -101,8 +123,38 @@ export class ShardCluster extends Construct {
     return this.cluster.clusterArn;
   }
 
-  /** Data API calls on this cluster and reads of its own secret, nothing else. */
-  grantDataApiAccess(grantee: IGrantable): void {
-    this.cluster.grantDataApiAccess(grantee);
+  /**
+   * What the API function needs and nothing more: `rds-data:ExecuteStatement` on this cluster (no Batch, no
+   * transactions) and `secretsmanager:GetSecretValue` on the function's own secret (not DescribeSecret, never the
+   * master secret). `cluster.grantDataApiAccess` would grant all five Data API actions and the master secret.
+   */
+  grantFunctionAccess(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ["rds-data:ExecuteStatement"], resources: [this.clusterArn] }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [this.functionSecret.secretArn],
+      }),
+    );
+  }
+}
+
+/**
+ * What happens to the shard's resources when they leave the stack: the master secret follows the cluster (see
+ * `secretRemovalPolicy`), and a retained cluster keeps its subnet group, security group and writer instance as well
+ * (the stack retains the network; see `RESOURCES_A_RETAINED_CLUSTER_NEEDS`).
+ */
+function applyLifecycle(shard: ShardCluster, removalPolicy: RemovalPolicy): void {
+  const secretPolicy = secretRemovalPolicy(removalPolicy);
+  // Under the shard, not only the cluster: the function role's secret follows the cluster too.
+  applyRemovalPolicyTo(
+    shard,
+    new Set(["AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment"]),
+    secretPolicy,
+  );
+  if (removalPolicy === RemovalPolicy.RETAIN) {
+    applyRemovalPolicyTo(shard, RESOURCES_A_RETAINED_CLUSTER_NEEDS, RemovalPolicy.RETAIN);
   }
 }

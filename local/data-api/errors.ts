@@ -5,28 +5,47 @@
 import type { DatabaseError } from "pg";
 
 export type DataApiErrorType =
+  | "AccessDeniedException"
   | "BadRequestException"
   | "DatabaseErrorException"
   | "DatabaseResumingException"
   | "DatabaseUnavailableException"
   | "HttpEndpointNotEnabledException"
+  | "IncompleteSignatureException"
   | "InternalServerErrorException"
+  | "InvalidSignatureException"
+  | "MissingAuthenticationTokenException"
   | "SecretsErrorException"
   | "UnknownOperationException"
+  | "UnrecognizedClientException"
   | "UnsupportedResultException";
 
 /** HTTP status per error type, as the service model (`@aws-sdk/client-rds-data` schemas) declares it. */
 const STATUS: Record<DataApiErrorType, number> = {
+  AccessDeniedException: 403,
   BadRequestException: 400,
   DatabaseErrorException: 400,
   DatabaseResumingException: 400,
   DatabaseUnavailableException: 504,
   HttpEndpointNotEnabledException: 400,
+  // AWS's authentication errors (common to every service, not in the Data API's own model).
+  IncompleteSignatureException: 400,
   InternalServerErrorException: 500,
+  InvalidSignatureException: 403,
+  MissingAuthenticationTokenException: 403,
   SecretsErrorException: 400,
   UnknownOperationException: 404,
+  UnrecognizedClientException: 403,
   UnsupportedResultException: 400,
 };
+
+/** Errors of AWS's request authentication, raised by the service framework before the Data API itself. */
+const AUTH_ERRORS: ReadonlySet<DataApiErrorType> = new Set([
+  "IncompleteSignatureException",
+  "InvalidSignatureException",
+  "MissingAuthenticationTokenException",
+  "UnrecognizedClientException",
+]);
 
 /** An error the endpoint answers with. `message` is `undefined` for the types whose model has no message. */
 export class DataApiError extends Error {
@@ -65,7 +84,7 @@ export function errorResponse(error: DataApiError): {
     status: error.status,
     // The service appends its namespace; the SDK keeps what precedes the first ':'.
     headers: {
-      "x-amzn-ErrorType": `${error.type}:http://internal.amazon.com/coral/com.amazon.rdsdataservice/`,
+      "x-amzn-ErrorType": `${error.type}:http://internal.amazon.com/coral/${AUTH_ERRORS.has(error.type) ? "com.amazon.coral.service" : "com.amazon.rdsdataservice"}/`,
     },
     body: JSON.stringify(error.awsMessage === undefined ? {} : { message: error.awsMessage }),
   };
@@ -79,6 +98,14 @@ export function isPgDatabaseError(error: unknown): error is DatabaseError {
     /^[0-9A-Z]{5}$/.test((error as DatabaseError).code ?? "") &&
     typeof (error as Partial<DatabaseError>).severity === "string"
   );
+}
+
+/**
+ * A server error that ends the session, not just the statement: FATAL/PANIC severity, or SQLSTATE class 57P
+ * (`admin_shutdown` from `pg_terminate_backend` or a server shutdown) or 08 (connection exception).
+ */
+export function isConnectionFatal(error: DatabaseError): boolean {
+  return error.severity === "FATAL" || error.severity === "PANIC" || /^(57P|08)/.test(error.code ?? "");
 }
 
 /**

@@ -105,7 +105,10 @@ export async function executeStatement(
   } else {
     output.records = toRecords(columns, rows, options.resultOptions);
   }
-  if (options.includeResultMetadata) output.columnMetadata = await columnMetadata(client, columns);
+  // "columnMetadata: ... This field is blank if the formatRecordsAs parameter is set to JSON" (ExecuteStatement API).
+  if (options.includeResultMetadata && options.formatRecordsAs !== "JSON") {
+    output.columnMetadata = await columnMetadata(client, columns);
+  }
   return output;
 }
 

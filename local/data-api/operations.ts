@@ -14,13 +14,29 @@ import {
 } from "./requests.js";
 import type { Transactions } from "./transactions.js";
 
+/**
+ * A Secrets Manager secret the endpoint knows: as in AWS, the secret holds the database credentials a call runs
+ * with ("the Data API uses the database credentials stored in the secret"), so the secret decides the user.
+ */
+export interface DataApiSecret {
+  secretArn: string;
+  user: string;
+  password: string;
+}
+
 /** One Aurora cluster this endpoint stands in for. */
 export interface DataApiCluster {
   resourceArn: string;
+  /** The cluster's master secret. Unless `secrets` names its credentials, it signs in as the endpoint's own user. */
   secretArn: string;
+  /** Credentials by secret ARN: calls with one of these secrets run as its user (the local runtime's roles). */
+  secrets?: readonly DataApiSecret[];
   /** The database a call uses when it names none. */
   database: string;
 }
+
+/** The PostgreSQL user a call runs as; undefined: the endpoint's own connection user. */
+export type Login = Pick<DataApiSecret, "user" | "password"> | undefined;
 
 export type Operation = (body: Record<string, unknown>) => Promise<unknown>;
 
@@ -35,6 +51,12 @@ export class DataApiOperations {
     this.#clusters = new Map(clusters.map((c) => [c.resourceArn, c]));
   }
 
+  /** The user a request's secret signs in as. */
+  login(cluster: DataApiCluster, request: ClusterRequest): Login {
+    const secret = cluster.secrets?.find((s) => s.secretArn === request.secretArn);
+    return secret ? { user: secret.user, password: secret.password } : undefined;
+  }
+
   /** The cluster a request names, checked as AWS checks it: the cluster first, then the secret. */
   cluster(request: ClusterRequest): DataApiCluster {
     const cluster = this.#clusters.get(request.resourceArn);
@@ -45,7 +67,8 @@ export class DataApiOperations {
         `HttpEndpoint is not enabled for resource ${request.resourceArn}`,
       );
     }
-    if (request.secretArn !== cluster.secretArn) {
+    const known = cluster.secrets?.some((s) => s.secretArn === request.secretArn) ?? false;
+    if (request.secretArn !== cluster.secretArn && !known) {
       throw new DataApiError(
         "SecretsErrorException",
         `Error fetching secret ${request.secretArn} : Secrets Manager can't find the specified secret.`,
@@ -80,7 +103,7 @@ export class DataApiOperations {
     if (request.transactionId !== undefined) {
       return this.transactions.run(request.transactionId, cluster.resourceArn, run);
     }
-    return this.pools.withClient(request.database ?? cluster.database, run);
+    return this.pools.withClient(request.database ?? cluster.database, run, this.login(cluster, request));
   }
 
   async batchExecuteStatement(body: Record<string, unknown>) {
@@ -91,8 +114,10 @@ export class DataApiOperations {
         batchExecuteStatement(client, request.sql, request.parameterSets, true),
       );
     }
-    return this.pools.withClient(request.database ?? cluster.database, (client) =>
-      batchExecuteStatement(client, request.sql, request.parameterSets, false),
+    return this.pools.withClient(
+      request.database ?? cluster.database,
+      (client) => batchExecuteStatement(client, request.sql, request.parameterSets, false),
+      this.login(cluster, request),
     );
   }
 
@@ -100,7 +125,11 @@ export class DataApiOperations {
     const request = beginTransactionRequest(body);
     const cluster = this.cluster(request);
     return {
-      transactionId: await this.transactions.begin(cluster.resourceArn, request.database ?? cluster.database),
+      transactionId: await this.transactions.begin(
+        cluster.resourceArn,
+        request.database ?? cluster.database,
+        this.login(cluster, request),
+      ),
     };
   }
 

@@ -40,6 +40,9 @@ export interface BoundParameter {
   readonly cast: string | undefined;
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
 const FIELD_MEMBERS = [
   "isNull",
   "booleanValue",
@@ -66,7 +69,9 @@ function bindOne(
   const raw = field[member];
   const hinted = typeHint === undefined ? undefined : TYPE_HINTS[typeHint];
   const invalid = (expected: string) =>
-    badRequest(`Parameter "${name}": ${member} must be ${expected}, got ${JSON.stringify(raw)}`);
+    badRequest(
+      `Parameter "${name}": ${member} must be ${expected}, got ${typeof raw === "bigint" ? raw : JSON.stringify(raw)}`,
+    );
   switch (member) {
     case "isNull":
       if (raw !== true && raw !== false) throw invalid("a boolean");
@@ -76,10 +81,16 @@ function bindOne(
       if (typeof raw !== "boolean") throw invalid("a boolean");
       return { value: raw, cast: "bool" };
     case "longValue":
+      // A bigint: the request JSON is parsed so integers beyond 2^53 keep every digit (requests.ts).
+      if (typeof raw === "bigint") {
+        if (raw < INT64_MIN || raw > INT64_MAX) throw invalid("a 64-bit integer");
+        return { value: raw.toString(), cast: "int8" };
+      }
       if (typeof raw !== "number" || !Number.isInteger(raw)) throw invalid("an integer");
       return { value: String(raw), cast: "int8" };
     case "doubleValue":
       if (typeof raw === "number") return { value: raw, cast: "float8" };
+      if (typeof raw === "bigint") return { value: Number(raw), cast: "float8" };
       // Smithy JSON writes non-finite doubles as strings.
       if (raw === "NaN" || raw === "Infinity" || raw === "-Infinity") return { value: raw, cast: "float8" };
       throw invalid("a number");
@@ -112,8 +123,11 @@ export function bindParameters(parameters: unknown): Map<string, BoundParameter>
   for (const [index, parameter] of (parameters as unknown[]).entries()) {
     if (!isRecord(parameter)) throw badRequest(`parameters[${index}] must be an SqlParameter object`);
     const { name, value, typeHint } = parameter;
-    if (typeof name !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      throw badRequest(`parameters[${index}].name must be a parameter name, got ${JSON.stringify(name)}`);
+    // AWS's SqlParameter.name is any string (no pattern): kysely-data-api and drizzle-orm name theirs `0`, `1`, ...
+    // Only names of letters, digits and `_` can be written as a `:name` placeholder; any other is simply unused.
+    // (Choice, undocumented: a parameter without a name is refused, since no placeholder could refer to it.)
+    if (typeof name !== "string") {
+      throw badRequest(`parameters[${index}].name must be a string, got ${JSON.stringify(name)}`);
     }
     if (bound.has(name)) throw badRequest(`Parameter "${name}" is specified more than once`);
     if (!isRecord(value)) throw badRequest(`Parameter "${name}" has no value`);
@@ -129,9 +143,10 @@ export function bindParameters(parameters: unknown): Map<string, BoundParameter>
   return bound;
 }
 
-const IDENTIFIER_START = /[A-Za-z_]/;
 const IDENTIFIER_PART = /[A-Za-z0-9_$]/;
-const PLACEHOLDER_NAME = /[A-Za-z_][A-Za-z0-9_]*/y;
+/** `:name`, `:0`, `:p_1`: what a placeholder can name (digits first too, as kysely-data-api and drizzle write). */
+const PLACEHOLDER_START = /[A-Za-z0-9_]/;
+const PLACEHOLDER_NAME = /[A-Za-z0-9_]+/y;
 const DOLLAR_TAG = /\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/y;
 
 /** Index just past a quoted token opened at `start`; a doubled quote is an escaped quote. */
@@ -198,7 +213,7 @@ export function rewritePlaceholders(sql: string, replacement: (name: string) => 
     } else if (c === ":") {
       if (sql[i + 1] === ":") {
         end = i + 2;
-      } else if (IDENTIFIER_START.test(sql[i + 1] ?? "")) {
+      } else if (PLACEHOLDER_START.test(sql[i + 1] ?? "")) {
         PLACEHOLDER_NAME.lastIndex = i + 1;
         const name = PLACEHOLDER_NAME.exec(sql)?.[0] as string;
         const rewritten = replacement(name);

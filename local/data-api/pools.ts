@@ -4,7 +4,8 @@
  */
 import pg from "pg";
 import type { PostgresConnection } from "../postgres.js";
-import { isPgDatabaseError } from "./errors.js";
+import { isConnectionFatal, isPgDatabaseError } from "./errors.js";
+import type { Login } from "./operations.js";
 
 /** Every value arrives as PostgreSQL's text: `fields.ts` formats it as the Data API does, not as `pg` would. */
 export const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
@@ -18,6 +19,9 @@ const SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=p
 export class ConnectionPools {
   readonly #pools = new Map<string, pg.Pool>();
   readonly #checkedOut = new Set<pg.PoolClient>();
+  /** Clients whose connection died (their `error` event fired): never handed out again. */
+  readonly #dead = new WeakSet<pg.ClientBase>();
+  readonly #listening = new WeakSet<pg.ClientBase>();
   readonly #dedicated = new Set<pg.Client>();
   #ended = false;
 
@@ -26,8 +30,9 @@ export class ConnectionPools {
     private readonly maxPerDatabase = 4,
   ) {}
 
-  #config(database: string): pg.ClientConfig {
-    const { host, port, user, password } = this.postgres;
+  #config(database: string, login: Login): pg.ClientConfig {
+    const { host, port } = this.postgres;
+    const { user, password } = login ?? this.postgres;
     return {
       host,
       port,
@@ -40,13 +45,19 @@ export class ConnectionPools {
     };
   }
 
-  #pool(database: string): pg.Pool {
-    let pool = this.#pools.get(database);
+  /** One pool per database and user: a secret's calls always run as its own user. */
+  #pool(database: string, login: Login): pg.Pool {
+    const key = `${login?.user ?? ""}\0${database}`;
+    let pool = this.#pools.get(key);
     if (!pool) {
-      pool = new pg.Pool({ ...this.#config(database), max: this.maxPerDatabase, idleTimeoutMillis: 30_000 });
+      const config = this.#config(database, login);
+      pool = new pg.Pool({ ...config, max: this.maxPerDatabase, idleTimeoutMillis: 30_000 });
       // An idle connection the server drops (PostgreSQL stopped first) must not crash the process.
       pool.on("error", () => undefined);
-      this.#pools.set(database, pool);
+      // At connect, before the pool hands the client out: a connection terminated just after its handshake sends its
+      // FATAL error in the same read as its ReadyForQuery, before the caller could add a listener of its own.
+      pool.on("connect", (client) => this.#watch(client));
+      this.#pools.set(key, pool);
     }
     return pool;
   }
@@ -55,27 +66,45 @@ export class ConnectionPools {
     if (this.#ended) throw new Error("the endpoint is stopping");
   }
 
+  /**
+   * A checked-out client has no listener of the pool's: without one of its own, a connection that dies under a
+   * running statement (backend terminated, postmaster killed) emits an `error` nobody handles and the process dies.
+   * The statement itself fails through its own promise; the listener only marks the client dead.
+   */
+  #watch(client: pg.ClientBase): void {
+    if (this.#listening.has(client)) return;
+    this.#listening.add(client);
+    client.on("error", () => this.#dead.add(client));
+  }
+
   /** Runs `fn` on a pooled connection. A failed statement keeps the connection; a broken connection is dropped. */
-  async withClient<T>(database: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  async withClient<T>(
+    database: string,
+    fn: (client: pg.ClientBase) => Promise<T>,
+    login?: Login,
+  ): Promise<T> {
     this.#assertOpen();
-    const client = await this.#pool(database).connect();
+    const client = await this.#pool(database, login).connect();
+    this.#watch(client);
     this.#checkedOut.add(client);
     let broken: Error | undefined;
     try {
       return await fn(client);
     } catch (error) {
-      if (!isPgDatabaseError(error)) broken = error instanceof Error ? error : new Error(String(error));
+      if (!isPgDatabaseError(error) || isConnectionFatal(error)) {
+        broken = error instanceof Error ? error : new Error(String(error));
+      }
       throw error;
     } finally {
       this.#checkedOut.delete(client);
-      client.release(broken);
+      client.release(broken ?? (this.#dead.has(client) ? new Error("connection lost") : undefined));
     }
   }
 
   /** A connection of its own, outside the pool (a transaction holds it for minutes); `close()` ends it. */
-  async dedicated(database: string): Promise<pg.Client> {
+  async dedicated(database: string, login?: Login): Promise<pg.Client> {
     this.#assertOpen();
-    const client = new pg.Client(this.#config(database));
+    const client = new pg.Client(this.#config(database, login));
     client.on("error", () => undefined);
     await client.connect();
     this.#dedicated.add(client);

@@ -4,6 +4,7 @@
  */
 import { badRequest } from "./errors.js";
 import type { DecimalReturnType, LongReturnType, ResultOptions } from "./fields.js";
+import { parseJson } from "./json.js";
 
 /** What every operation names: the cluster and the secret that opens it. */
 export interface ClusterRequest {
@@ -38,12 +39,15 @@ export interface EndTransactionRequest extends ClusterRequest {
 
 type Body = Record<string, unknown>;
 
-/** Parses a request body: a JSON object (an empty body is an empty object, as the SDK sends for no input). */
+/**
+ * Parses a request body: a JSON object (an empty body is an empty object, as the SDK sends for no input). Integers
+ * beyond 2^53 arrive as bigints, exactly.
+ */
 export function parseBody(text: string): Body {
   if (text.trim() === "") return {};
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJson(text);
   } catch (error) {
     throw badRequest(`Malformed request body: ${(error as Error).message}`);
   }

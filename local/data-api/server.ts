@@ -13,6 +13,7 @@ import { toJson } from "./json.js";
 import { type DataApiCluster, DataApiOperations } from "./operations.js";
 import { ConnectionPools } from "./pools.js";
 import { parseBody } from "./requests.js";
+import { LOCAL_CREDENTIALS, type LocalCredentials, verifySignature } from "./sigv4.js";
 import { Transactions } from "./transactions.js";
 
 export type { DataApiCluster } from "./operations.js";
@@ -42,6 +43,8 @@ export interface DataApiEndpointOptions {
   port?: number;
   /** Default: 127.0.0.1. */
   host?: string;
+  /** The only credentials whose SigV4 signatures the endpoint accepts. Default: `LOCAL_CREDENTIALS`. */
+  credentials?: LocalCredentials;
   /** How long a transaction may sit idle before it is rolled back and forgotten. Default: AWS's 3 minutes. */
   transactionIdleMs?: number;
 }
@@ -60,6 +63,22 @@ function instanceResourceId(resourceArn: string): string {
   return id;
 }
 
+/**
+ * Refuses a request a web browser sends on behalf of another site's page (a `text/plain` POST needs no CORS
+ * preflight, so a page could otherwise reach a local endpoint). Browsers mark such requests with `Origin` and
+ * `Sec-Fetch-Site`; the SDK and other non-browser clients send neither. AWS itself has no such check (its endpoints
+ * are not on the user's machine): this is a local choice, answered as AWS answers a forbidden call.
+ */
+function refuseCrossSite(req: IncomingMessage): void {
+  const site = req.headers["sec-fetch-site"];
+  if (req.headers.origin !== undefined || (site !== undefined && site !== "none")) {
+    throw new DataApiError(
+      "AccessDeniedException",
+      "Requests from web browsers are refused by the local Data API endpoint",
+    );
+  }
+}
+
 class LocalDataApiEndpoint implements DataApiEndpoint {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -69,6 +88,7 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
   readonly #operations: DataApiOperations;
   readonly #clusters: readonly DataApiCluster[];
   readonly #host: string;
+  readonly #credentials: LocalCredentials;
   #port = 0;
   #fault: Fault | undefined;
   #listening = false;
@@ -80,6 +100,7 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
   constructor(options: DataApiEndpointOptions) {
     this.#host = options.host ?? "127.0.0.1";
     this.#clusters = options.clusters;
+    this.#credentials = options.credentials ?? LOCAL_CREDENTIALS;
     this.#fault = options.fault;
     this.#pools = new ConnectionPools(options.postgres);
     this.#transactions = new Transactions(this.#pools, options.transactionIdleMs);
@@ -187,7 +208,13 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
     // Accept and never answer; the socket is destroyed when the client gives up or the endpoint stops.
     if (fault?.mode === "hang") return;
     try {
-      const body = await this.#readBody(req);
+      refuseCrossSite(req);
+      const raw = await this.#readBody(req);
+      await verifySignature(
+        { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, body: raw },
+        this.#credentials,
+      );
+      const body = raw.toString("utf8");
       if (fault?.mode === "error") throw new DataApiError("InternalServerErrorException", undefined);
       if (fault?.mode === "resuming") throw this.#resuming(body);
       if (fault?.mode === "slow") await this.#sleep(fault.ms);
@@ -221,7 +248,7 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
     );
   }
 
-  #readBody(req: IncomingMessage): Promise<string> {
+  #readBody(req: IncomingMessage): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -232,7 +259,7 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
       req.on("end", () => {
         if (size > MAX_REQUEST_BYTES)
           reject(badRequest("Request size exceeds the 4 MiB limit of the Data API"));
-        else resolve(Buffer.concat(chunks).toString("utf8"));
+        else resolve(Buffer.concat(chunks));
       });
       req.on("error", reject);
       // A client that gives up mid-body never sends `end`; after a complete body this is a no-op.

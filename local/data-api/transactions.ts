@@ -5,7 +5,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
-import { badRequest, isPgDatabaseError } from "./errors.js";
+import { badRequest, DataApiError, isPgDatabaseError } from "./errors.js";
+import type { Login } from "./operations.js";
 import type { ConnectionPools } from "./pools.js";
 
 /** AWS: "A transaction times out if there are no calls that use its transaction ID in three minutes." */
@@ -21,6 +22,8 @@ interface OpenTransaction {
 
 export class Transactions {
   readonly #open = new Map<string, OpenTransaction>();
+  /** Ids of transactions a failed statement aborted, remembered for the idle period so calls can say why. */
+  readonly #aborted = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly pools: ConnectionPools,
@@ -32,8 +35,8 @@ export class Transactions {
     return this.#open.size;
   }
 
-  async begin(resourceArn: string, database: string): Promise<string> {
-    const client = await this.pools.dedicated(database);
+  async begin(resourceArn: string, database: string, login?: Login): Promise<string> {
+    const client = await this.pools.dedicated(database, login);
     try {
       await client.query("BEGIN");
     } catch (error) {
@@ -56,6 +59,11 @@ export class Transactions {
   /** Claims a transaction for one call. A transaction belongs to the cluster that opened it. */
   #claim(id: string, resourceArn: string): OpenTransaction {
     const transaction = this.#open.get(id);
+    if (!transaction && this.#aborted.has(id)) {
+      throw badRequest(
+        `Transaction ${id} is not found. Transaction has been aborted due to an error from a previous call`,
+      );
+    }
     if (!transaction || transaction.resourceArn !== resourceArn)
       throw badRequest(`Transaction ${id} is not found`);
     // The Data API runs one call per transaction at a time and refuses a second one meanwhile.
@@ -67,13 +75,22 @@ export class Transactions {
     return transaction;
   }
 
-  /** Runs `fn` inside the transaction; a broken connection ends the transaction. */
+  /**
+   * Runs `fn` inside the transaction. A statement that fails in the database aborts the transaction: AWS rolls it
+   * back and forgets its id ("Transaction <ID> isn't found ... The transaction was aborted due to an error from a
+   * previous call", Data API troubleshooting), so a later CommitTransaction cannot commit it. A request refused
+   * before it reached the database (a malformed parameter, a `DataApiError`) leaves the transaction as it was
+   * (choice: AWS does not say).
+   */
   async run<T>(id: string, resourceArn: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
     const transaction = this.#claim(id, resourceArn);
     try {
       return await fn(transaction.client);
     } catch (error) {
-      if (!isPgDatabaseError(error)) await this.#discard(transaction);
+      if (!(error instanceof DataApiError)) {
+        this.#rememberAborted(id);
+        await this.#discard(transaction);
+      }
       throw error;
     } finally {
       transaction.busy = false;
@@ -85,7 +102,18 @@ export class Transactions {
     await this.#finish(id, resourceArn, "COMMIT");
   }
 
+  /**
+   * A transaction a failed statement aborted is already rolled back, so rolling it back succeeds once (choice: AWS
+   * documents "not found" for calls after the abort but not for RollbackTransaction; clients roll back after an
+   * error and must see that error, not one of the rollback). CommitTransaction still cannot commit it.
+   */
   async rollback(id: string, resourceArn: string): Promise<void> {
+    const aborted = this.#aborted.get(id);
+    if (aborted !== undefined && !this.#open.has(id)) {
+      clearTimeout(aborted);
+      this.#aborted.delete(id);
+      return;
+    }
     await this.#finish(id, resourceArn, "ROLLBACK");
   }
 
@@ -99,6 +127,12 @@ export class Transactions {
     }
   }
 
+  #rememberAborted(id: string): void {
+    const timer = setTimeout(() => this.#aborted.delete(id), this.idleMs);
+    timer.unref();
+    this.#aborted.set(id, timer);
+  }
+
   /** Forgets a transaction and closes its connection, which makes PostgreSQL roll it back. */
   async #discard(transaction: OpenTransaction): Promise<void> {
     clearTimeout(transaction.timer);
@@ -107,6 +141,8 @@ export class Transactions {
   }
 
   async closeAll(): Promise<void> {
+    for (const timer of this.#aborted.values()) clearTimeout(timer);
+    this.#aborted.clear();
     await Promise.all([...this.#open.values()].map((transaction) => this.#discard(transaction)));
   }
 }

@@ -3,12 +3,14 @@
  * seeded shard databases behind one endpoint that serves a cluster per shard.
  */
 import { RDSDataClient } from "@aws-sdk/client-rds-data";
+import { SignatureV4 } from "@smithy/signature-v4";
 import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../../functions/core/shard-map.js";
 import {
   type DataApiCluster,
   type DataApiEndpoint,
   startDataApiEndpoint,
 } from "../../local/data-api/index.js";
+import { LOCAL_CREDENTIALS, type LocalCredentials, Sha256 } from "../../local/data-api/sigv4.js";
 import type { Fault } from "../../local/faults.js";
 import { createShardDatabases, type PostgresConnection } from "../../local/postgres.js";
 
@@ -27,7 +29,8 @@ export function dataApiClient(endpoint: string, options: { maxAttempts?: number 
   return new RDSDataClient({
     endpoint,
     region: TEST_REGION,
-    credentials: { accessKeyId: "x", secretAccessKey: "x" },
+    // The local endpoints verify SigV4 with these, as AWS verifies with the caller's own.
+    credentials: LOCAL_CREDENTIALS,
     maxAttempts: options.maxAttempts ?? 1,
   });
 }
@@ -82,4 +85,43 @@ export async function eventually(
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * A raw POST to a local Data API endpoint, SigV4-signed as the SDK signs it (`credentials` default to the local
+ * ones), for bodies and headers the SDK would never send. `fetch` adds nothing that is signed.
+ */
+export async function signedPost(
+  url: string,
+  body: string,
+  options: {
+    headers?: Record<string, string>;
+    credentials?: LocalCredentials;
+    date?: Date;
+    /** Sent instead of `body` after signing `body`: a request tampered with on the way. */
+    tamperedBody?: string;
+  } = {},
+): Promise<Response> {
+  const target = new URL(url);
+  const signer = new SignatureV4({
+    service: "rds-data",
+    region: TEST_REGION,
+    credentials: options.credentials ?? LOCAL_CREDENTIALS,
+    sha256: Sha256,
+  });
+  const signed = await signer.sign(
+    {
+      method: "POST",
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: Number(target.port),
+      path: target.pathname,
+      query: {},
+      headers: { host: target.host, "content-type": "application/json", ...options.headers },
+      body,
+    },
+    options.date ? { signingDate: options.date } : {},
+  );
+  const { host: _host, ...headers } = signed.headers;
+  return fetch(url, { method: "POST", headers, body: options.tamperedBody ?? body });
 }

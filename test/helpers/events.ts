@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import { apiGatewayRouteKey } from "../../functions/http/route-table.js";
 
 export interface EventOptions {
   readonly method?: string;
@@ -11,6 +12,8 @@ export interface EventOptions {
   readonly base64?: boolean;
   /** A named stage puts `/{stage}` in front of `rawPath`, as HTTP API does; the default is `$default`. */
   readonly stage?: string;
+  /** The route key API Gateway selected; by default the one it would select for `method` and `path`. */
+  readonly routeKey?: string;
 }
 
 /** An API Gateway HTTP API (payload format 2.0) event, shaped like the ones the real service sends. */
@@ -32,9 +35,11 @@ export function apiEvent(opts: EventOptions = {}): APIGatewayProxyEventV2 {
   if (body !== undefined && opts.base64) body = Buffer.from(body, "utf8").toString("base64");
   const query = opts.query;
   const rawQueryString = query ? new URLSearchParams(query).toString() : "";
+  // The route API Gateway selects: with a named stage it matches the path after the stage.
+  const routeKey = opts.routeKey ?? apiGatewayRouteKey(method, path);
   return {
     version: "2.0",
-    routeKey: "$default",
+    routeKey,
     rawPath,
     rawQueryString,
     headers,
@@ -46,7 +51,7 @@ export function apiEvent(opts: EventOptions = {}): APIGatewayProxyEventV2 {
       domainPrefix: "api",
       http: { method, path: rawPath, protocol: "HTTP/1.1", sourceIp: "192.0.2.1", userAgent: "vitest" },
       requestId: "request-id",
-      routeKey: "$default",
+      routeKey,
       stage,
       time: "01/Jan/2025:00:00:00 +0000",
       timeEpoch: 1735689600000,

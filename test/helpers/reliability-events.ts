@@ -1,9 +1,10 @@
 /**
  * API Gateway HTTP API (payload 2.0) events for in-process calls of the app (`runtime.app(event)`), shaped as
  * `local/api-gateway-event.ts` builds them from a real request: lower-cased headers, query parameters decoded with
- * repeats joined by commas, the `$default` stage, a text body, or a base64 one with `isBase64Encoded`.
+ * repeats joined by commas, the route key API Gateway would select, the `$default` stage, a text body, or a base64 one with `isBase64Encoded`.
  */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { apiGatewayRouteKey } from "../../functions/http/route-table.js";
 
 export interface RawRequest {
   readonly method: string;
@@ -27,9 +28,10 @@ export function toEvent(req: RawRequest): APIGatewayProxyEventV2 {
   const headers = Object.fromEntries(
     Object.entries(req.headers).map(([name, value]) => [name.toLowerCase(), value]),
   );
+  const routeKey = apiGatewayRouteKey(req.method, req.path);
   const event: APIGatewayProxyEventV2 = {
     version: "2.0",
-    routeKey: "$default",
+    routeKey,
     rawPath: req.path,
     rawQueryString,
     headers,
@@ -46,7 +48,7 @@ export function toEvent(req: RawRequest): APIGatewayProxyEventV2 {
         userAgent: Object.hasOwn(headers, "user-agent") ? String(headers["user-agent"]) : "",
       },
       requestId: "fuzz",
-      routeKey: "$default",
+      routeKey,
       stage: "$default",
       time: new Date(0).toUTCString(),
       timeEpoch: 0,

@@ -5,6 +5,9 @@
  * is what that operation would get at that point, and that ends in the state the table holds now?
  *
  * If yes, no write was lost, duplicated, or reported done without taking effect; if no, the checker says so.
+ *
+ * A `503` write is optional: it may have taken effect, but only inside its interval (before its answer), or not at
+ * all. A write whose 503 said `not_applied` must not take effect: leave it out of `ops`, and it cannot.
  */
 
 export type RowState = { readonly present: false } | { readonly present: true; readonly name: string | null };
@@ -37,6 +40,13 @@ export function apply(state: RowState, op: WriteOp): RowState | undefined {
       return state.present ? ABSENT : undefined;
     case "DELETE 404":
       return state.present ? undefined : state;
+    // A 503's write, had it taken effect (the search also tries it never did).
+    case "POST 503":
+      return state.present ? state : { present: true, name: op.name ?? null };
+    case "PUT 503":
+      return state.present ? { present: true, name: op.name ?? null } : state;
+    case "DELETE 503":
+      return ABSENT;
     default:
       return undefined;
   }
@@ -73,13 +83,16 @@ export function linearize(
       const op = sorted[i] as WriteOp;
       if (done[i]) continue;
       if (op.start > minEnd) break;
-      const next = apply(state, op);
-      if (!next) continue;
-      done[i] = 1;
-      order.push(op.label);
-      if (search(next, count + 1)) return true;
-      done[i] = 0;
-      order.pop();
+      // A 503's write either took effect here or never did.
+      const choices = op.status === 503 ? [apply(state, op), state] : [apply(state, op)];
+      for (const next of choices) {
+        if (!next) continue;
+        done[i] = 1;
+        order.push(next === state && op.status === 503 ? `(${op.label}: no effect)` : op.label);
+        if (search(next, count + 1)) return true;
+        done[i] = 0;
+        order.pop();
+      }
     }
     return false;
   };

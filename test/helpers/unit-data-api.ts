@@ -37,16 +37,27 @@ export const formatted = (rows: readonly Row[]): string =>
 
 /**
  * Answers an `ExecuteStatement` the way PostgreSQL would for the statements the core sends, from an in-memory store
- * and only from the bound parameters (`lo0`/`hi0`/…/`limit`, `id`, `name`): a query whose bounds were not pushed
+ * and only from the bound parameters (`lo0`/`hi0`/…/`rest`/`limit`, `id`, `name`): a query whose bounds were not pushed
  * down as parameters gets no help from here. Throws on SQL it does not know, so a changed statement fails loudly.
  */
 export function answerFrom(store: ShardStore) {
   return (input: ExecuteStatementCommandInput): Partial<ExecuteStatementCommandOutput> => {
     const sql = input.sql ?? "";
-    if (/^SELECT id, name FROM \S+ WHERE \(/.test(sql)) {
+    if (
+      /^SELECT id, name FROM \S+ WHERE id BETWEEN :lo0 AND :hi0 /.test(sql) ||
+      /^SELECT id, name FROM \(/.test(sql)
+    ) {
       const ranges: [number, number][] = [];
       for (let i = 0; param(input, `lo${i}`) !== undefined; i++) {
         ranges.push([longParam(input, `lo${i}`), longParam(input, `hi${i}`)]);
+      }
+      const rest = param(input, "rest");
+      if (rest !== undefined) {
+        // The ranges past the first few, as one multirange literal `{[lo,hi],…}` inside [restLo, restHi].
+        const [restLo, restHi] = [longParam(input, "restLo"), longParam(input, "restHi")];
+        for (const m of String(rest).matchAll(/\[(-?\d+),(-?\d+)\]/g)) {
+          ranges.push([Math.max(Number(m[1]), restLo), Math.min(Number(m[2]), restHi)]);
+        }
       }
       if (ranges.length === 0) throw new Error("fake Data API: a range query without ranges");
       const limit = longParam(input, "limit");
@@ -62,20 +73,38 @@ export function answerFrom(store: ShardStore) {
       const rows = store.has(id) ? [{ id, name: store.get(id) ?? null }] : [];
       return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
-    if (/^INSERT INTO \S+ \(id, name\) VALUES \(:id, :name\) ON CONFLICT \(id\) DO NOTHING$/.test(sql)) {
+    const write =
+      /^WITH go AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AS in_time\), w AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM w\)::int AS changed FROM go$/.exec(
+        sql,
+      );
+    if (write) {
+      // The statement's own deadline, as PostgreSQL checks it: against the time the statement arrives.
+      const deadline = Date.parse(`${String(param(input, "deadline")).replace(" ", "T")}Z`);
+      if (Number.isNaN(deadline)) throw new Error("fake Data API: a write without a TIMESTAMP :deadline");
+      const inTime = Date.now() <= deadline;
+      const answer = (changed: number) => ({
+        formattedRecords: JSON.stringify([{ in_time: inTime, changed: inTime ? changed : 0 }]),
+        numberOfRecordsUpdated: 0,
+      });
+      const body = write[1] ?? "";
       const id = longParam(input, "id");
-      if (store.has(id)) return { numberOfRecordsUpdated: 0 };
-      store.set(id, String(param(input, "name")));
-      return { numberOfRecordsUpdated: 1 };
-    }
-    if (/^UPDATE \S+ SET name = :name WHERE id = :id$/.test(sql)) {
-      const id = longParam(input, "id");
-      if (!store.has(id)) return { numberOfRecordsUpdated: 0 };
-      store.set(id, String(param(input, "name")));
-      return { numberOfRecordsUpdated: 1 };
-    }
-    if (/^DELETE FROM \S+ WHERE id = :id$/.test(sql)) {
-      return { numberOfRecordsUpdated: store.delete(longParam(input, "id")) ? 1 : 0 };
+      if (
+        /^INSERT INTO \S+ \(id, name\) SELECT :id, :name WHERE \(SELECT in_time FROM go\) ON CONFLICT \(id\) DO NOTHING$/.test(
+          body,
+        )
+      ) {
+        if (!inTime || store.has(id)) return answer(0);
+        store.set(id, String(param(input, "name")));
+        return answer(1);
+      }
+      if (/^UPDATE \S+ SET name = :name WHERE id = :id AND \(SELECT in_time FROM go\)$/.test(body)) {
+        if (!inTime || !store.has(id)) return answer(0);
+        store.set(id, String(param(input, "name")));
+        return answer(1);
+      }
+      if (/^DELETE FROM \S+ WHERE id = :id AND \(SELECT in_time FROM go\)$/.test(body)) {
+        return answer(inTime && store.delete(id) ? 1 : 0);
+      }
     }
     throw new Error(`fake Data API: unexpected SQL ${sql}`);
   };

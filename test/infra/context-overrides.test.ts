@@ -16,6 +16,10 @@ describe("a demo deployment (demo=true)", () => {
     });
   });
 
+  it("removes the master secrets with their destroyed clusters", () => {
+    template.allResources("AWS::SecretsManager::Secret", { DeletionPolicy: "Delete" });
+  });
+
   it("removes the clusters and the logs with the stack", () => {
     template.allResourcesProperties("AWS::RDS::DBCluster", { DeletionProtection: false });
     template.allResources("AWS::RDS::DBCluster", { DeletionPolicy: "Delete" });
@@ -27,17 +31,13 @@ describe("a demo deployment (demo=true)", () => {
     const rows = Object.values(template.findResources(SAMPLE_ROWS_RESOURCE_TYPE));
     expect(rows).toHaveLength(3);
     for (const resource of rows) {
-      const call = JSON.parse(render(template, resource.Properties.Update));
-      expect(call.parameters.sql).toMatch(
+      expect(resource.Properties.Sql).toMatch(
         /^INSERT INTO "data_1" \(id, name\) .* ON CONFLICT \(id\) DO NOTHING$/,
       );
       expect(resource.DependsOn.some((id: string) => tables.includes(id))).toBe(true);
     }
     const sqlByDatabase = Object.fromEntries(
-      rows.map((resource) => {
-        const call = JSON.parse(render(template, resource.Properties.Update));
-        return [call.parameters.database, call.parameters.sql];
-      }),
+      rows.map((resource) => [resource.Properties.Database, resource.Properties.Sql]),
     );
     expect(sqlByDatabase.shard1).toContain("(VALUES (1, 10), (31, 40))");
     expect(sqlByDatabase.shard2).toContain("(VALUES (11, 20), (41, 50))");
@@ -53,6 +53,44 @@ describe("a demo deployment (demo=true)", () => {
   });
 });
 
+describe("retained clusters (removalPolicy=retain)", () => {
+  const { template } = synthesize({ removalPolicy: "retain" });
+  const policies = (type: string) =>
+    Object.values(template.findResources(type)).map((r) => [r.DeletionPolicy, r.UpdateReplacePolicy]);
+
+  it("keeps every cluster with its writer, master secret, subnet group and security group", () => {
+    for (const type of [
+      "AWS::RDS::DBCluster",
+      "AWS::RDS::DBInstance",
+      "AWS::SecretsManager::Secret",
+      "AWS::SecretsManager::SecretTargetAttachment",
+      "AWS::RDS::DBSubnetGroup",
+      "AWS::EC2::SecurityGroup",
+    ]) {
+      expect(policies(type), type).toHaveLength(3);
+      for (const p of policies(type)) expect(p, type).toEqual(["Retain", "Retain"]);
+    }
+  });
+
+  it("keeps the VPC, its subnets and their routing, so destroy never meets a DependencyViolation", () => {
+    for (const type of [
+      "AWS::EC2::VPC",
+      "AWS::EC2::Subnet",
+      "AWS::EC2::RouteTable",
+      "AWS::EC2::SubnetRouteTableAssociation",
+    ]) {
+      expect(policies(type).length, type).toBeGreaterThan(0);
+      for (const p of policies(type)) expect(p, type).toEqual(["Retain", "Retain"]);
+    }
+  });
+
+  it("deletes what a kept cluster does not need: the function, the API, the alarms", () => {
+    for (const type of ["AWS::Lambda::Function", "AWS::ApiGatewayV2::Api", "AWS::CloudWatch::Alarm"]) {
+      for (const p of policies(type)) expect(p[0], type).not.toBe("Retain");
+    }
+  });
+});
+
 describe("IAM-authorized reads with a tighter throttle", () => {
   const { template } = synthesize({
     requireIamForReads: "true",
@@ -60,12 +98,13 @@ describe("IAM-authorized reads with a tighter throttle", () => {
     throttleBurstLimit: "10",
   });
 
-  it("requires IAM on every route, reads included", () => {
-    const types = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map(
-      (route) => route.Properties.AuthorizationType,
-    );
-    expect(types).toHaveLength(6);
-    expect(new Set(types)).toEqual(new Set(["AWS_IAM"]));
+  it("requires IAM on every route of the table, reads included; only the data-less $default stays public", () => {
+    const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route")).map((route) => [
+      route.Properties.RouteKey,
+      route.Properties.AuthorizationType,
+    ]);
+    expect(routes).toHaveLength(7);
+    for (const [key, auth] of routes) expect(auth, key).toBe(key === "$default" ? "NONE" : "AWS_IAM");
   });
 
   it("throttles the stage at the given rate and burst", () => {

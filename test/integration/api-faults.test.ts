@@ -20,7 +20,6 @@ import {
   SHARDS,
   sleep,
 } from "../helpers/api-client.js";
-import { eventually } from "../helpers/data-api.js";
 
 /** Short, so the timeout cases stay quick, and long enough that error/resuming/down answers stay well under it. */
 const TIMEOUT = 500;
@@ -107,7 +106,8 @@ describe("GET /data with one failing shard", () => {
     const report = answer.body.shards.find((s: { shard: number }) => s.shard === c.shard);
     const others = answer.body.shards.filter((s: { shard: number }) => s.shard !== c.shard);
     expect(others.map((s: { status: string }) => s.status)).toEqual(["ok", "ok"]);
-    expect(answer.body.next).toBeNull();
+    // A failed shard may hold later rows: the page is never the last, `next` resumes after the last row read.
+    expect(answer.body.next).toBe(c.status === "ok" ? null : answer.body.items.at(-1).id);
 
     if (c.status === "ok") {
       expect(idsOf(answer.body.items)).toEqual(ALL_IDS);
@@ -144,14 +144,15 @@ describe("GET /data with one failing shard", () => {
     }
   });
 
-  it("answers 200 with no rows, partial and last, when every shard fails at once in a different way", async () => {
+  it("answers 200 with no rows, partial and a next that retries, when every shard fails at once in a different way", async () => {
     await runtime.setFault(1, { mode: "hang" });
     await runtime.setFault(2, { mode: "down" });
     await runtime.setFault(3, { mode: "resuming" });
     const answer = await get(runtime.url, "/data");
     expect(answer.status).toBe(200);
     expect(answer.body.items).toEqual([]);
-    expect(answer.body.next).toBeNull();
+    // Nothing was read: following `next` asks again from just before the first id (1), instead of ending the walk.
+    expect(answer.body.next).toBe(0);
     expect(answer.body.partial).toBe(true);
     expect(answer.body.shards).toEqual([
       { shard: 1, status: "timeout", ms: expect.any(Number) },
@@ -197,14 +198,23 @@ describe("GET /data/{id} when its shard fails", () => {
       fault: { mode: "resuming" } as Fault,
       report: { status: "error", error: "DatabaseResumingException" },
     },
-  ])("answers 404 whose shards say why when shard 2 is $label", async ({ fault, report }) => {
-    await runtime.setFault(2, fault);
-    const answer = await get(runtime.url, "/data/42");
-    expectError(answer, 404, "not_found", /^id 42 could not be read: its shard did not answer$/);
-    expect(answer.body.shard).toBe(2);
-    expect(answer.body.shards).toEqual([{ shard: 2, ...report, ms: expect.any(Number) }]);
-    expect(answer.ms).toBeLessThan(TIMEOUT + SLACK);
-  });
+  ])(
+    "answers 503 shard_unavailable, never 404, whose shards say why when shard 2 is $label",
+    async ({ fault, report }) => {
+      await runtime.setFault(2, fault);
+      const answer = await get(runtime.url, "/data/42");
+      expectError(
+        answer,
+        503,
+        "shard_unavailable",
+        /^id 42 could not be read: shard 2 did not answer; retry later$/,
+      );
+      expect(answer.headers.get("retry-after")).toBe("1");
+      expect(answer.body.shard).toBe(2);
+      expect(answer.body.shards).toEqual([{ shard: 2, ...report, ms: expect.any(Number) }]);
+      expect(answer.ms).toBeLessThan(TIMEOUT + SLACK);
+    },
+  );
 
   it("reads an id of a healthy shard at once while another shard hangs", async () => {
     await runtime.setFault(2, { mode: "hang" });
@@ -223,9 +233,27 @@ describe("writes when the owning shard fails", () => {
     { label: "resuming", fault: { mode: "resuming" } },
   ];
 
-  function expectUnavailable(answer: Awaited<ReturnType<typeof get>>, shard: number) {
-    expectError(answer, 503, "shard_unavailable", new RegExp(`^shard ${shard} did not confirm the write`));
+  /** What each fault lets the API know: only a refused connection proves the write never reached the database. */
+  const OUTCOME: Record<Fault["mode"], "not_applied" | "unknown"> = {
+    hang: "unknown",
+    down: "not_applied",
+    error: "unknown",
+    resuming: "unknown",
+    slow: "unknown",
+  };
+
+  function expectUnavailable(answer: Awaited<ReturnType<typeof get>>, shard: number, fault: Fault) {
+    const outcome = OUTCOME[fault.mode];
+    const message =
+      outcome === "not_applied"
+        ? `^shard ${shard} did not apply the write`
+        : `^shard ${shard} did not confirm the write`;
+    expectError(answer, 503, "shard_unavailable", new RegExp(message));
+    expect(answer.body.outcome).toBe(outcome);
+    expect(answer.body.shard).toBe(shard);
     expect(answer.headers.get("retry-after")).toBe("1");
+    // An unknown outcome is answered once the write can no longer commit: at the shard deadline, not before.
+    if (outcome === "unknown") expect(answer.ms).toBeGreaterThanOrEqual(TIMEOUT - 5);
     expect(answer.ms).toBeLessThan(TIMEOUT + SLACK);
   }
 
@@ -233,7 +261,7 @@ describe("writes when the owning shard fails", () => {
     expect((await del(runtime.url, 7)).status).toBe(204);
     await runtime.setFault(1, fault);
     const before = requestsTo(1);
-    expectUnavailable(await post(runtime.url, { id: 7, name: "Never 7" }), 1);
+    expectUnavailable(await post(runtime.url, { id: 7, name: "Never 7" }), 1, fault);
     // Writes make exactly one attempt: a retried INSERT could come back as a false duplicate.
     if (fault.mode !== "down") expect(requestsTo(1) - before).toBe(1);
     await runtime.setFault(1, undefined);
@@ -244,7 +272,7 @@ describe("writes when the owning shard fails", () => {
 
   it.each(FAILING)("answers PUT with 503 and changes nothing when shard 2 is $label", async ({ fault }) => {
     await runtime.setFault(2, fault);
-    expectUnavailable(await put(runtime.url, 42, { name: "Never 42" }), 2);
+    expectUnavailable(await put(runtime.url, 42, { name: "Never 42" }), 2, fault);
     await runtime.setFault(2, undefined);
     expect(await allRows(runtime.url)).toEqual(SEED_ROWS);
   });
@@ -253,7 +281,7 @@ describe("writes when the owning shard fails", () => {
     "answers DELETE with 503 and deletes nothing when shard 3 is $label",
     async ({ fault }) => {
       await runtime.setFault(3, fault);
-      expectUnavailable(await del(runtime.url, 55), 3);
+      expectUnavailable(await del(runtime.url, 55), 3, fault);
       await runtime.setFault(3, undefined);
       expect(await allRows(runtime.url)).toEqual(SEED_ROWS);
     },
@@ -268,17 +296,24 @@ describe("writes when the owning shard fails", () => {
     expect((await put(runtime.url, 5, { name: "Test 5" })).status).toBe(200);
   });
 
-  it("answers 503 for a write that outlives the timeout on a slow shard, whose outcome is then unknown", async () => {
-    // The shard got the statement and runs it after its delay although the API gave up: the 503 says "not
-    // confirmed", not "not applied", which is why clients read before retrying a non-idempotent write.
+  it("never applies a write that reaches a slow shard after its deadline: the 503 says not_applied", async () => {
+    // The shard runs the statement after its delay although the API gave up; the statement's own deadline
+    // (statement_timestamp() <= :deadline) makes it do nothing, and says so, so it is never taken for a 404.
     await runtime.setFault(3, { mode: "slow", ms: TIMEOUT + 200 });
-    expectUnavailable(await put(runtime.url, 55, { name: "Late 55" }), 3);
+    expectUnavailable(await put(runtime.url, 55, { name: "Late 55" }), 3, { mode: "slow", ms: 0 });
     await runtime.setFault(3, undefined);
-    const landed = await eventually(
-      async () => (await get(runtime.url, "/data/55")).body.item?.name === "Late 55",
-    );
-    expect(landed).toBe(true);
-    expect((await put(runtime.url, 55, { name: "Test 55" })).status).toBe(200);
+    await sleep(400);
+    expect((await get(runtime.url, "/data/55")).body.item).toEqual({ id: 55, name: "Test 55" });
+    expect(await allRows(runtime.url)).toEqual(SEED_ROWS);
+  });
+
+  it("answers not_applied at once when the statement itself reports it ran too late", async () => {
+    // Slower than the deadline (60 % of the timeout) but faster than the timeout: the shard answers "late, did nothing".
+    await runtime.setFault(3, { mode: "slow", ms: Math.round(TIMEOUT * 0.75) });
+    const answer = await del(runtime.url, 55);
+    await runtime.setFault(3, undefined);
+    expectError(answer, 503, "shard_unavailable", /^shard 3 did not apply the write \(deadline\)/);
+    expect(answer.body.outcome).toBe("not_applied");
     expect(await allRows(runtime.url)).toEqual(SEED_ROWS);
   });
 });

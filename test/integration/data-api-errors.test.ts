@@ -14,7 +14,7 @@ import {
   SecretsErrorException,
 } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { clusterArn, startTestShards, type TestShards } from "../helpers/data-api.js";
+import { clusterArn, signedPost, startTestShards, type TestShards } from "../helpers/data-api.js";
 
 const IDLE_MS = 1000;
 
@@ -100,19 +100,15 @@ describe("errors", () => {
   });
 
   it("answers a malformed request with BadRequestException and its x-amzn-ErrorType header", async () => {
-    const response = await fetch(`${shards.endpoint.url}/Execute`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: "{not json",
-    });
+    const response = await signedPost(`${shards.endpoint.url}/Execute`, "{not json");
     expect(response.status).toBe(400);
     expect(response.headers.get("x-amzn-errortype")?.split(":")[0]).toBe("BadRequestException");
     expect(((await response.json()) as { message: string }).message).toMatch(/^Malformed request body/);
 
-    const missingSql = await fetch(`${shards.endpoint.url}/Execute`, {
-      method: "POST",
-      body: JSON.stringify({ resourceArn, secretArn }),
-    });
+    const missingSql = await signedPost(
+      `${shards.endpoint.url}/Execute`,
+      JSON.stringify({ resourceArn, secretArn }),
+    );
     expect(missingSql.status).toBe(400);
     expect(((await missingSql.json()) as { message: string }).message).toBe(
       "1 validation error detected: Value null at 'sql' failed to satisfy constraint: Member must not be null",

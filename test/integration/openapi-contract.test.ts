@@ -143,7 +143,9 @@ describe("the OpenAPI document", () => {
     const documented = operations(contract).map(
       (o) => `${o.method} ${o.path} ${signed(o) ? "write" : "read"}`,
     );
-    expect(documented.sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path} ${r.access}`).sort());
+    expect(documented.sort()).toEqual(
+      ROUTES.map((r) => `${r.method} ${r.path} ${r.auth === "iam" ? "write" : "read"}`).sort(),
+    );
   });
 
   it("compiles every schema with Ajv 2020-12 in strict mode", () => {
@@ -294,21 +296,25 @@ describe("responses of the running API match the contract", () => {
     expect(body).toEqual({ item: { id: 42, name: "Test 42" }, shard: 2 });
   });
 
-  it("GET /data/{id} of an absent row, of a row whose shard fails and of an id outside the map are 404s", async () => {
+  it("GET /data/{id} of an absent row and of an id outside the map are 404s; of a row whose shard fails, 503", async () => {
     await call("DELETE", "/data/{id}", "/data/33");
     const absent = await call<NotFoundBody>("GET", "/data/{id}", "/data/33");
     expect(absent.res.status).toBe(404);
     expect(absent.body.shards).toEqual([expect.objectContaining({ shard: 1, status: "ok" })]);
 
+    // Unknown is not absent: a shard that failed is a 503 with its report, never a 404.
     const failed = await withFault(2, { mode: "down" }, () =>
       call<NotFoundBody>("GET", "/data/{id}", "/data/42"),
     );
-    expect(failed.res.status).toBe(404);
+    expect(failed.res.status).toBe(503);
+    expect(failed.res.headers.get("retry-after")).toBe("1");
+    expect(failed.body.error.code).toBe("shard_unavailable");
     expect(failed.body.shards).toEqual([expect.objectContaining({ shard: 2, status: "error" })]);
 
     const hung = await withFault(2, { mode: "hang" }, () =>
       call<NotFoundBody>("GET", "/data/{id}", "/data/42"),
     );
+    expect(hung.res.status).toBe(503);
     expect(hung.body.shards).toEqual([expect.objectContaining({ shard: 2, status: "timeout" })]);
 
     const outside = await call<NotFoundBody>("GET", "/data/{id}", "/data/1000");
@@ -354,7 +360,7 @@ describe("responses of the running API match the contract", () => {
     expect(body.error.code).toBe(code);
   });
 
-  it("writes with a body over 16 KiB are 413s, and payloads over 10 MB are refused by the local server", async () => {
+  it("writes with a body over 16 KiB are 413s, up to payloads over API Gateway's 10 MB, with one code", async () => {
     const big = JSON.stringify({ id: 9, name: "x".repeat(MAX_BODY_BYTES) });
     const post = await call<ErrorBody>("POST", "/data", "/data", { body: big, headers: JSON_TYPE });
     expect([post.res.status, post.body.error.code]).toEqual([413, "body_too_large"]);
@@ -362,7 +368,7 @@ describe("responses of the running API match the contract", () => {
     expect([put.res.status, put.body.error.code]).toEqual([413, "body_too_large"]);
     const huge = "x".repeat(10 * 1024 * 1024 + 1);
     const refused = await call<ErrorBody>("POST", "/data", "/data", { body: huge, headers: JSON_TYPE });
-    expect([refused.res.status, refused.body.error.code]).toEqual([413, "payload_too_large"]);
+    expect([refused.res.status, refused.body.error.code]).toEqual([413, "body_too_large"]);
   });
 
   it("writes without a JSON content-type are 415s", async () => {
@@ -371,6 +377,22 @@ describe("responses of the running API match the contract", () => {
     expect(post.res.status).toBe(415);
     const untyped = await call("PUT", "/data/{id}", "/data/9", { body: new TextEncoder().encode(body) });
     expect(untyped.res.status).toBe(415);
+  });
+
+  it("writes whose body is not valid UTF-8 are 400s, and a charset other than utf-8 is a 415; nothing is stored", async () => {
+    // {"id":9,"name":"N\xffne"}: one byte that is no UTF-8 at all.
+    const bytes = Buffer.concat([Buffer.from('{"id":9,"name":"N'), Buffer.from([0xff]), Buffer.from('ne"}')]);
+    await call("DELETE", "/data/{id}", "/data/9");
+    const invalid = await call<ErrorBody>("POST", "/data", "/data", { body: bytes, headers: JSON_TYPE });
+    expect([invalid.res.status, invalid.body.error]).toEqual([
+      400,
+      { code: "invalid_encoding", message: "body: not valid UTF-8" },
+    ]);
+    const latin1 = { "content-type": "application/json; charset=iso-8859-1" };
+    const declared = await call<ErrorBody>("PUT", "/data/{id}", "/data/9", { body: "{}", headers: latin1 });
+    expect([declared.res.status, declared.body.error.code]).toEqual([415, "unsupported_charset"]);
+    expect((await call("GET", "/data/{id}", "/data/9")).res.status).toBe(404);
+    expect((await send("POST", "/data", "/data", { id: 9, name: "Test 9" })).res.status).toBe(201);
   });
 
   it("writes of an id outside the shard map are 422s", async () => {
@@ -391,6 +413,12 @@ describe("responses of the running API match the contract", () => {
       expect(res.status).toBe(503);
       expect(res.headers.get("retry-after")).toBe("1");
     }
+    // A refused connection proves the write never reached the database; a hang or an error does not.
+    expect([post, put, del].map(({ body }) => (body as { outcome?: string }).outcome)).toEqual([
+      "not_applied",
+      "unknown",
+      "unknown",
+    ]);
   });
 
   it("PUT and DELETE of an absent row are 404s", async () => {

@@ -30,7 +30,8 @@ let app: App;
 
 beforeEach(() => {
   mock.reset();
-  t = seededTable(mock, { SHARD_TIMEOUT_MS: "50" });
+  // Long enough for a write to be sent well within its own deadline (a fifth of it) on a busy machine.
+  t = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
   logger = new Logger({ serviceName: "test", logLevel: "SILENT" });
   summaries = [];
   app = createApp({ table: t.table, logger, observe: (s) => summaries.push(s) });
@@ -91,9 +92,9 @@ describe("GET /data", () => {
     }
   });
 
-  it("uses a limit of 100 by default, asking each shard for 101 rows", async () => {
+  it("uses a limit of 100 by default, asking each of 3 shards for a third of it and one more", async () => {
     await call({ path: "/data" });
-    expect(statements(mock).map((s) => boundParams(s).limit)).toEqual([101, 101, 101]);
+    expect(statements(mock).map((s) => boundParams(s).limit)).toEqual([35, 35, 35]);
   });
 
   it("passes limit, after, from and to to the table", async () => {
@@ -101,7 +102,7 @@ describe("GET /data", () => {
     expect(res.body.items.map((r: { id: number }) => r.id)).toEqual([9, 10, 11]);
     expect(res.body.next).toBe(11);
     const shard1 = statements(mock).find((s) => s.resourceArn === ARN_1);
-    expect(shard1 && boundParams(shard1)).toEqual({ lo0: 9, hi0: 10, lo1: 31, hi1: 35, limit: 4 });
+    expect(shard1 && boundParams(shard1)).toEqual({ lo0: 9, hi0: 10, lo1: 31, hi1: 35, limit: 3 });
   });
 
   it("accepts the extreme limits 1 and 1000", async () => {
@@ -149,7 +150,8 @@ describe("GET /data", () => {
     [{ limit: "10,20" }, "limit: must be an integer"],
     [{ after: "x" }, "after: must be an integer"],
     [{ after: "99999999999" }, "after: must be an integer"],
-    [{ after: "2147483648" }, "after: must be between -2147483648 and 2147483647"],
+    [{ after: "2147483648" }, "after: must be between -2147483649 and 2147483647"],
+    [{ after: "-2147483650" }, "after: must be between -2147483649 and 2147483647"],
     [{ from: "abc" }, "from: must be an integer"],
     [{ from: "+1" }, "from: must be an integer"],
     [{ to: "1.5" }, "to: must be an integer"],
@@ -185,11 +187,18 @@ describe("GET /data/{id}", () => {
     expect(res.body.shards).toEqual([{ shard: 2, status: "ok", count: 0, ms: expect.any(Number) }]);
   });
 
-  it("answers 404 saying the shard did not answer when the owning shard failed", async () => {
+  it("answers 503 shard_unavailable, never 404, when the owning shard failed: unknown is not absent", async () => {
     mock.on(ExecuteStatementCommand, { resourceArn: ARN_2 }).callsFake(hang);
     const res = await call({ path: "/data/15" });
-    expectError(res, 404, "not_found", "id 15 could not be read: its shard did not answer");
+    expectError(
+      res,
+      503,
+      "shard_unavailable",
+      "id 15 could not be read: shard 2 did not answer; retry later",
+    );
+    expect(res.body.shard).toBe(2);
     expect(res.body.shards).toEqual([{ shard: 2, status: "timeout", ms: expect.any(Number) }]);
+    expect(res.headers["retry-after"]).toBe("1");
   });
 
   const OUTSIDE = ["61", "0", "-1", "2147483647"];
@@ -245,8 +254,10 @@ describe("POST /data", () => {
       res,
       503,
       "shard_unavailable",
-      "shard 2 did not confirm the write (DatabaseResumingException); it may not have been applied, retry later",
+      "shard 2 did not confirm the write (DatabaseResumingException); it may or may not have been applied, and can no longer take effect: read the row before retrying",
     );
+    expect(res.body.outcome).toBe("unknown");
+    expect(res.body.shard).toBe(2);
     expect(res.headers["retry-after"]).toBe("1");
     expect(res.raw).not.toContain("db-7xk");
   });
@@ -365,6 +376,53 @@ describe("POST /data", () => {
     const res = await call({ method: "POST", path: "/data", body, base64: true });
     expect(res.status).toBe(201);
     expect(res.body.item).toEqual({ id: 6, name: "Sechs ✓" });
+  });
+
+  it("refuses a base64-encoded body that is not valid UTF-8 with a 400, storing nothing", async () => {
+    t.stores.get(1)?.delete(6);
+    const bytes = Buffer.concat([
+      Buffer.from('{"id":6,"name":"S'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}'),
+    ]);
+    const event = apiEvent({
+      method: "POST",
+      path: "/data",
+      headers: { "content-type": "application/json" },
+    });
+    const res = await app({ ...event, body: bytes.toString("base64"), isBase64Encoded: true });
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body ?? "")).toEqual({
+      error: { code: "invalid_encoding", message: "body: not valid UTF-8" },
+    });
+    expect(t.stores.get(1)?.has(6)).toBe(false);
+  });
+
+  it.each(["iso-8859-1", "utf-16", "latin1"])(
+    "refuses the charset %s with a 415 that names it",
+    async (charset) => {
+      const res = await post(
+        { id: 6, name: "x" },
+        { "content-type": `application/json; charset=${charset}` },
+      );
+      expectError(res, 415, "unsupported_charset", `content-type: charset must be utf-8, got ${charset}`);
+    },
+  );
+});
+
+describe("what writes report for logs and metrics", () => {
+  it("reports the owning shard of every write, confirmed, refused or failed, as reads do", async () => {
+    t.stores.get(3)?.delete(55);
+    await post({ id: 55, name: "x" });
+    await post({ id: 55, name: "again" });
+    mock.on(ExecuteStatementCommand, { resourceArn: ARN_1 }).rejects(new Error("boom"));
+    await call({ method: "DELETE", path: "/data/5" });
+    expect(summaries.map((s) => [s.route, s.status, s.shards])).toEqual([
+      ["POST /data", 201, [{ shard: 3, status: "ok", count: 1, ms: expect.any(Number) }]],
+      ["POST /data", 409, [{ shard: 3, status: "ok", count: 0, ms: expect.any(Number) }]],
+      ["DELETE /data/{id}", 503, [{ shard: 1, status: "error", error: "Error", ms: expect.any(Number) }]],
+    ]);
+    expect(summaries[2]?.partial).toBe(true);
   });
 });
 
@@ -513,7 +571,20 @@ describe("routing", () => {
   });
 
   it("reads the method case-insensitively", async () => {
-    expect((await call({ method: "get", path: "/health" })).status).toBe(200);
+    expect((await call({ method: "get", path: "/health", routeKey: "GET /health" })).status).toBe(200);
+  });
+
+  it("never runs a route's handler for a request API Gateway sent through $default", async () => {
+    // As if API Gateway had not matched `POST /data` (IAM) and the public catch-all had caught it instead.
+    const res = await call({
+      method: "POST",
+      path: "/data",
+      body: { id: 7, name: "x" },
+      routeKey: "$default",
+    });
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe("route_not_found");
+    expect(mock.commandCalls(ExecuteStatementCommand)).toEqual([]);
   });
 
   it("treats an empty rawPath as the root", async () => {

@@ -1,13 +1,25 @@
 import { DatabaseErrorException, ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
+import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import type { ShardConfig } from "../../functions/core/config.js";
+import { createShardMap, MAX_ID, MIN_ID } from "../../functions/core/shard-map.js";
 import {
   type ListQuery,
   type ListResult,
   MAX_ROWS_PER_CALL,
+  rowsToAsk,
   type ShardedTable,
 } from "../../functions/core/sharded-table.js";
-import { ARN_1, ARN_2, ARN_3, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
-import { boundParams, calledArns, mockDataApi, seededTable, statements } from "../helpers/unit-data-api.js";
+import { ARN_1, ARN_2, ARN_3, rawShards, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
+import {
+  answerFrom,
+  boundParams,
+  calledArns,
+  mockDataApi,
+  seededTable,
+  serveStores,
+  statements,
+} from "../helpers/unit-data-api.js";
 
 const mock = mockDataApi();
 beforeEach(() => {
@@ -23,9 +35,13 @@ function paramsByArn(): Map<string | undefined, Record<string, number | string |
 }
 
 /** Follows `next` until the last page, the way a client would; fails instead of looping forever. */
-async function walk(table: ShardedTable, query: Omit<ListQuery, "after">): Promise<ListResult[]> {
+async function walk(
+  table: ShardedTable,
+  query: Omit<ListQuery, "after">,
+  start?: number,
+): Promise<ListResult[]> {
   const pages: ListResult[] = [];
-  let after: number | undefined;
+  let after: number | undefined = start;
   do {
     const page = await table.list(after === undefined ? query : { ...query, after });
     pages.push(page);
@@ -39,16 +55,43 @@ async function walk(table: ShardedTable, query: Omit<ListQuery, "after">): Promi
 }
 
 describe("pushing the query down to the shards", () => {
-  it("asks every shard for its own ranges and limit + 1 rows when the query has no bounds", async () => {
+  it("asks every shard for its own ranges and for the rows the page could take from it, plus one", async () => {
     const { table } = seededTable(mock);
-    await table.list({ limit: 25 });
+    const page = await table.list({ limit: 25 });
+    // The first 26 ids after the cursor are 1-10 (shard 1), 11-20 (shard 2) and 21-26 (shard 3); every shard gets at
+    // least a third of the page (9).
     expect(paramsByArn()).toEqual(
       new Map([
-        [ARN_1, { lo0: 1, hi0: 10, lo1: 31, hi1: 40, limit: 26 }],
-        [ARN_2, { lo0: 11, hi0: 20, lo1: 41, hi1: 50, limit: 26 }],
-        [ARN_3, { lo0: 21, hi0: 30, lo1: 51, hi1: 60, limit: 26 }],
+        [ARN_1, { lo0: 1, hi0: 10, lo1: 31, hi1: 40, limit: 11 }],
+        [ARN_2, { lo0: 11, hi0: 20, lo1: 41, hi1: 50, limit: 11 }],
+        [ARN_3, { lo0: 21, hi0: 30, lo1: 51, hi1: 60, limit: 10 }],
       ]),
     );
+    expect(page.items.map((r) => r.id)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    expect(page.next).toBe(25);
+  });
+
+  it("fetches 239 rows, not 2,424, for a page of 100 from 24 shards (README)", () => {
+    const shards = Array.from({ length: 24 }, (_, i) => ({ id: i + 1, ranges: [] as [number, number][] }));
+    for (let k = 0; k < 96; k++) shards[k % 24]?.ranges.push([k * 100 + 1, (k + 1) * 100]);
+    const map = createShardMap(shards);
+    const called = shards.map((s) => ({
+      shard: { id: s.id } as ShardConfig,
+      ranges: map.clip(s.id, 1, MAX_ID),
+    }));
+    const asks = rowsToAsk(called, 100);
+    expect([...asks.values()].reduce((sum, a) => sum + a.rows + 1, 0)).toBe(239);
+    expect(asks.get(1)?.rows).toBe(100);
+    expect(asks.get(2)?.rows).toBe(5);
+  });
+
+  it("fetches about a page from the shards together, not a page from each", async () => {
+    const { table } = seededTable(mock);
+    const page = await table.list({ limit: 12, after: 3 });
+    const asked = [...paramsByArn().values()].reduce((sum, p) => sum + Number(p.limit), 0);
+    expect(page.items).toHaveLength(12);
+    // Shard 1 holds 4-10, shard 2 11-16 of the page: 7 + 1, 6 + 1, and shard 3's equal share 4 + 1; not 3 x 13.
+    expect(asked).toBe(20);
   });
 
   it("clips each shard's ranges to from and to", async () => {
@@ -56,9 +99,9 @@ describe("pushing the query down to the shards", () => {
     const result = await table.list({ limit: 100, from: 5, to: 35 });
     expect(paramsByArn()).toEqual(
       new Map([
-        [ARN_1, { lo0: 5, hi0: 10, lo1: 31, hi1: 35, limit: 101 }],
-        [ARN_2, { lo0: 11, hi0: 20, limit: 101 }],
-        [ARN_3, { lo0: 21, hi0: 30, limit: 101 }],
+        [ARN_1, { lo0: 5, hi0: 10, lo1: 31, hi1: 35, limit: 35 }],
+        [ARN_2, { lo0: 11, hi0: 20, limit: 35 }],
+        [ARN_3, { lo0: 21, hi0: 30, limit: 35 }],
       ]),
     );
     expect(result.items.map((r) => r.id)).toEqual(Array.from({ length: 31 }, (_, i) => i + 5));
@@ -92,9 +135,9 @@ describe("pushing the query down to the shards", () => {
     const result = await table.list({ limit: 100, after: 35 });
     expect(paramsByArn()).toEqual(
       new Map([
-        [ARN_1, { lo0: 36, hi0: 40, limit: 101 }],
-        [ARN_2, { lo0: 41, hi0: 50, limit: 101 }],
-        [ARN_3, { lo0: 51, hi0: 60, limit: 101 }],
+        [ARN_1, { lo0: 36, hi0: 40, limit: 35 }],
+        [ARN_2, { lo0: 41, hi0: 50, limit: 35 }],
+        [ARN_3, { lo0: 51, hi0: 60, limit: 35 }],
       ]),
     );
     expect(result.items[0]?.id).toBe(36);
@@ -170,7 +213,7 @@ describe("walking the table page by page", () => {
     expect(pages.flatMap((p) => p.items.map((r) => r.id))).toEqual(expected);
   });
 
-  it("still ends when one shard fails, missing only that shard's rows", async () => {
+  it("ends when a failed shard can hold no later rows, missing only that shard's rows", async () => {
     const { table } = seededTable(mock);
     mock
       .on(ExecuteStatementCommand, { resourceArn: ARN_2 })
@@ -185,6 +228,64 @@ describe("walking the table page by page", () => {
     expect(new Set(statusOf2)).toEqual(new Set(["error", "skipped"]));
     expect(pages.map((p) => p.partial)).toEqual(statusOf2.map((s) => s === "error"));
     expect(pages.at(-1)?.next).toBeNull();
+  });
+
+  it("does not end while a failed shard could hold later rows, and reads them once the shard is back", async () => {
+    const { table, stores } = seededTable(mock);
+    mock
+      .on(ExecuteStatementCommand, { resourceArn: ARN_3 })
+      .rejects(new DatabaseErrorException({ message: "down", $metadata: {} }));
+    const visited: number[] = [];
+    const pages: ListResult[] = [];
+    let after: number | undefined;
+    // A client following `next`: while shard 3 is down, the walk stops making progress instead of ending.
+    for (;;) {
+      const page = await table.list({ limit: 7, ...(after === undefined ? {} : { after }) });
+      pages.push(page);
+      visited.push(...page.items.map((r) => r.id));
+      expect(page.next).not.toBeNull();
+      if (page.next === after) break;
+      after = page.next ?? undefined;
+      if (pages.length > 50) throw new Error("the walk did not settle");
+    }
+    const three = new Set(seedIdsOf(3));
+    expect(visited).toEqual(SEED_ROWS.map((r) => r.id).filter((id) => !three.has(id)));
+    // Shard 1 and 2's rows end at 50; shard 3's 51..60 are unknown, so the walk waits at 50.
+    expect(after).toBe(50);
+    expect(pages.at(-1)).toMatchObject({ items: [], next: 50, partial: true });
+
+    mock
+      .on(ExecuteStatementCommand, { resourceArn: ARN_3 })
+      .callsFake(answerFrom(stores.get(3) ?? new Map()));
+    const rest = await walk(table, { limit: 7 }, after);
+    expect(rest.flatMap((p) => p.items.map((r) => r.id))).toEqual([51, 52, 53, 54, 55, 56, 57, 58, 59, 60]);
+    expect(rest.at(-1)?.items.length).toBeGreaterThan(0);
+  });
+
+  it("accepts one below the lowest id as after: the cursor of a first page that could read nothing", async () => {
+    const { table } = seededTable(mock);
+    const page = await table.list({ limit: 3, after: MIN_ID - 1 });
+    expect(page.items.map((r) => r.id)).toEqual([1, 2, 3]);
+  });
+
+  it("walks any subset of the rows exactly once, in order, never on an empty page, whatever the limit (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.subarray(SEED_ROWS.map((r) => r.id)),
+        fc.integer({ min: 1, max: 70 }),
+        async (kept, limit) => {
+          mock.reset();
+          const { table, stores } = seededTable(mock);
+          const keep = new Set(kept);
+          for (const store of stores.values())
+            for (const id of [...store.keys()]) if (!keep.has(id)) store.delete(id);
+          const pages = await walk(table, { limit });
+          expect(pages.flatMap((p) => p.items.map((r) => r.id))).toEqual(kept);
+          if (kept.length > 0) expect(pages.every((p) => p.items.length > 0)).toBe(true);
+        },
+      ),
+      { seed: 20261202, numRuns: 150 },
+    );
   });
 
   it("reads the shards afresh for every page, so the cursor survives changes made between pages", async () => {
@@ -202,6 +303,44 @@ describe("walking the table page by page", () => {
 });
 
 describe("the per-call row cap", () => {
+  /** Shards of exactly 250, 250 and 249 rows: a shard that returns the cap may have nothing left. */
+  function cappedTable() {
+    const shards = rawShards({
+      1: { ranges: [[1, 250]] },
+      2: { ranges: [[251, 500]] },
+      3: { ranges: [[501, 749]] },
+    });
+    const t = seededTable(mock, { SHARDS: JSON.stringify(shards) });
+    for (const [n, store] of t.stores) {
+      store.clear();
+      const [lo, hi] = shards[n - 1]?.ranges[0] ?? [0, -1];
+      for (let id = lo; id <= hi; id++) store.set(id, `Test ${id}`);
+    }
+    serveStores(mock, t.stores);
+    return t;
+  }
+
+  it.each([250, 251, 600, 1000])(
+    "never ends a walk with an empty page when limit (%i) is above the per-call cap",
+    async (limit) => {
+      const { table } = cappedTable();
+      const pages = await walk(table, { limit });
+      expect(pages.flatMap((p) => p.items.map((r) => r.id))).toEqual(
+        Array.from({ length: 749 }, (_, i) => i + 1),
+      );
+      expect(pages.every((p) => p.items.length > 0)).toBe(true);
+      expect(pages.at(-1)?.next).toBeNull();
+    },
+  );
+
+  it("uses the row past the cap only as proof that more exist: it is never returned", async () => {
+    const { table } = cappedTable();
+    const page = await table.list({ limit: 1000 });
+    expect(page.items.map((r) => r.id)).toEqual(Array.from({ length: 249 }, (_, i) => i + 1));
+    expect(page.next).toBe(249);
+    expect(page.shards.map((s) => (s.status === "ok" ? s.count : -1))).toEqual([250, 250, 249]);
+  });
+
   it("asks each shard for at most MAX_ROWS_PER_CALL rows however large the page, so no result nears 1 MiB", async () => {
     const { table } = seededTable(mock);
     await table.list({ limit: 1000 });

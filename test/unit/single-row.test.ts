@@ -27,6 +27,10 @@ afterAll(() => {
 
 const onShard = (resourceArn: string) => mock.on(ExecuteStatementCommand, { resourceArn });
 const resuming = () => new DatabaseResumingException({ message: "cluster is resuming", $metadata: {} });
+const GO = `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AS in_time), w AS (`;
+const TAIL = " RETURNING 1) SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go";
+/** The Data API's TIMESTAMP type hint format, in UTC. */
+const TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/;
 const HOSTILE = 'Robert\'); DROP TABLE data_1;-- "quoted" :id';
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -120,12 +124,15 @@ describe("ShardedTable.create", () => {
     expect(result).toEqual({ item: { id: 45, name: HOSTILE }, shard: 2 });
     expect(calledArns(mock)).toEqual([ARN_2]);
     const st = onlyStatement(mock);
-    expect(st.sql).toBe('INSERT INTO "data_1" (id, name) VALUES (:id, :name) ON CONFLICT (id) DO NOTHING');
+    expect(st.sql).toBe(
+      `${GO}INSERT INTO "data_1" (id, name) SELECT :id, :name WHERE (SELECT in_time FROM go) ON CONFLICT (id) DO NOTHING${TAIL}`,
+    );
     expect(st.sql).not.toContain("Robert");
     expect(st.sql).not.toContain("45");
     expect(st.parameters).toEqual([
       { name: "id", value: { longValue: 45 } },
       { name: "name", value: { stringValue: HOSTILE } },
+      { name: "deadline", value: { stringValue: expect.stringMatching(TIMESTAMP) }, typeHint: "TIMESTAMP" },
     ]);
     expect(stores.get(2)?.get(45)).toBe(HOSTILE);
   });
@@ -138,10 +145,29 @@ describe("ShardedTable.create", () => {
     expect(calledArns(mock)).toEqual([ARN_1]);
   });
 
-  it("throws a 409 when numberOfRecordsUpdated is 0 in a bare answer", async () => {
+  it("throws a 409 only when the statement ran in time and inserted nothing", async () => {
     const { table } = seededTable(mock);
-    onShard(ARN_3).resolves({ numberOfRecordsUpdated: 0 });
+    onShard(ARN_3).resolves({ formattedRecords: '[{"in_time":true,"changed":0}]' });
     await expect(table.create({ id: 59, name: "x" })).rejects.toMatchObject({ status: 409 });
+  });
+
+  it("never calls a write refused by its own deadline a duplicate: it is a 503 not_applied", async () => {
+    const { table } = seededTable(mock);
+    onShard(ARN_3).resolves({ formattedRecords: '[{"in_time":false,"changed":0}]' });
+    const err = await rejection(table.create({ id: 59, name: "x" }));
+    expect(err).toBeInstanceOf(ShardUnavailableError);
+    expect(err).toMatchObject({ shard: 3, reason: "deadline", outcome: "not_applied" });
+  });
+
+  it("gives each write a deadline that leaves its statement timeout and a safety margin before the shard timeout", async () => {
+    const { table, stores } = seededTable(mock, { SHARD_TIMEOUT_MS: "2000" });
+    stores.get(2)?.delete(45);
+    const before = Date.now();
+    await table.create({ id: 45, name: "x" });
+    const deadline = Date.parse(`${String(boundParams(onlyStatement(mock)).deadline).replace(" ", "T")}Z`);
+    // 2000 ms - 500 ms statement timeout - 300 ms safety: the write must start within 1200 ms of sending.
+    expect(deadline - before).toBeGreaterThanOrEqual(1200);
+    expect(deadline - Date.now()).toBeLessThanOrEqual(1200);
   });
 
   it.each([61, 0, -7])("throws a 422 ClientError for id %i, outside the map, without a call", async (id) => {
@@ -153,31 +179,61 @@ describe("ShardedTable.create", () => {
   });
 
   it("throws ShardUnavailableError naming the shard and the error when the shard fails", async () => {
-    const { table } = seededTable(mock);
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
     onShard(ARN_2).rejects(resuming());
     const err = await rejection(table.create({ id: 12, name: "x" }));
     expect(err).toBeInstanceOf(ShardUnavailableError);
     expect(err).toMatchObject({
       shard: 2,
       reason: "DatabaseResumingException",
+      outcome: "unknown",
       message: "shard 2 is unavailable: DatabaseResumingException",
     });
   });
 
-  it("throws ShardUnavailableError when the shard answers without a count, which confirms nothing", async () => {
-    const { table } = seededTable(mock);
-    onShard(ARN_2).resolves({ formattedRecords: "[]" });
+  it("throws ShardUnavailableError when the shard answers without a result row, which confirms nothing", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
+    onShard(ARN_2).resolves({ formattedRecords: "[]", numberOfRecordsUpdated: 1 });
     const err = await rejection(table.replace(12, "x"));
     expect(err).toBeInstanceOf(ShardUnavailableError);
-    expect(err).toMatchObject({ shard: 2, reason: "MalformedResultError" });
+    expect(err).toMatchObject({ shard: 2, reason: "MalformedResultError", outcome: "unknown" });
   });
 
-  it("throws ShardUnavailableError with reason timeout when the shard hangs", async () => {
-    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "30" });
+  it("answers an unknown outcome only once the write can no longer commit: at its shard deadline", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
+    onShard(ARN_2).rejects(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }));
+    const started = performance.now();
+    const err = await rejection(table.create({ id: 12, name: "x" }));
+    expect(err).toMatchObject({ reason: "ECONNRESET", outcome: "unknown" });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it("calls a refused connection not_applied, and answers it at once", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "2000" });
+    onShard(ARN_2).rejects(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
+    const started = performance.now();
+    await expect(table.create({ id: 12, name: "x" })).rejects.toMatchObject({ outcome: "not_applied" });
+    expect(performance.now() - started).toBeLessThan(500);
+  });
+
+  it("never sends a write whose deadline passed before its turn to send, and calls it not_applied", async () => {
+    const { config, clients } = seededTable(mock, { SHARD_TIMEOUT_MS: "2000" });
+    let wall = 1_000_000;
+    // The wall clock jumps past the deadline between arming the call and sending it (a stalled process).
+    const table = new ShardedTable({ config, clients, wallClock: () => (wall += 5000) });
+    await expect(table.remove(11)).rejects.toMatchObject({
+      outcome: "not_applied",
+      reason: "WriteNotSentError",
+    });
+    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+  });
+
+  it("throws ShardUnavailableError with reason timeout and outcome unknown when the shard hangs", async () => {
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
     onShard(ARN_2).callsFake(hang);
     const err = await rejection(table.create({ id: 12, name: "x" }));
     expect(err).toBeInstanceOf(ShardUnavailableError);
-    expect(err).toMatchObject({ shard: 2, reason: "timeout" });
+    expect(err).toMatchObject({ shard: 2, reason: "timeout", outcome: "unknown" });
   });
 
   it("sends writes through the write client, which makes a single attempt, and reads through the read client", async () => {
@@ -199,9 +255,11 @@ describe("ShardedTable.replace", () => {
     expect(result).toEqual({ item: { id: 33, name: HOSTILE }, shard: 1 });
     expect(calledArns(mock)).toEqual([ARN_1]);
     const st = onlyStatement(mock);
-    expect(st.sql).toBe('UPDATE "data_1" SET name = :name WHERE id = :id');
+    expect(st.sql).toBe(
+      `${GO}UPDATE "data_1" SET name = :name WHERE id = :id AND (SELECT in_time FROM go)${TAIL}`,
+    );
     expect(st.sql).not.toContain("Robert");
-    expect(boundParams(st)).toEqual({ id: 33, name: HOSTILE });
+    expect(boundParams(st)).toEqual({ id: 33, name: HOSTILE, deadline: expect.stringMatching(TIMESTAMP) });
     expect(stores.get(1)?.get(33)).toBe(HOSTILE);
   });
 
@@ -222,7 +280,7 @@ describe("ShardedTable.replace", () => {
   });
 
   it("throws ShardUnavailableError on an error or a timeout", async () => {
-    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "30" });
+    const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
     onShard(ARN_1).rejects(new ServiceUnavailableError({ message: "x", $metadata: {} }));
     onShard(ARN_3).callsFake(hang);
     const unavailable = { shard: 1, reason: "ServiceUnavailableError" };
@@ -238,8 +296,8 @@ describe("ShardedTable.remove", () => {
     expect(await table.remove(60)).toEqual({ shard: 3 });
     expect(calledArns(mock)).toEqual([ARN_3]);
     const st = onlyStatement(mock);
-    expect(st.sql).toBe('DELETE FROM "data_1" WHERE id = :id');
-    expect(boundParams(st)).toEqual({ id: 60 });
+    expect(st.sql).toBe(`${GO}DELETE FROM "data_1" WHERE id = :id AND (SELECT in_time FROM go)${TAIL}`);
+    expect(boundParams(st)).toEqual({ id: 60, deadline: expect.stringMatching(TIMESTAMP) });
     expect(stores.get(3)?.has(60)).toBe(false);
   });
 
@@ -258,7 +316,11 @@ describe("ShardedTable.remove", () => {
   it("throws ShardUnavailableError when the shard fails", async () => {
     const { table } = seededTable(mock);
     onShard(ARN_2).rejects(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }));
-    await expect(table.remove(11)).rejects.toMatchObject({ shard: 2, reason: "ECONNREFUSED" });
+    await expect(table.remove(11)).rejects.toMatchObject({
+      shard: 2,
+      reason: "ECONNREFUSED",
+      outcome: "not_applied",
+    });
   });
 });
 

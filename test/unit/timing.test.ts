@@ -239,14 +239,25 @@ describe("the Lambda's remaining time", () => {
   it("caps the deadline of single-row reads and writes too", async () => {
     const { table } = seededTable(mock, { DEADLINE_MARGIN_MS: "100" });
     mock.on(ExecuteStatementCommand).callsFake(hang);
-    const got = await table.get(5, { remainingMs: 130 });
+    // 1400 ms instead of 2000: still room for a write's 500 ms statement timeout and 300 ms margin.
+    const got = await table.get(5, { remainingMs: 1500 });
     expect(got.shards).toEqual([{ shard: 1, status: "timeout", ms: expect.any(Number) }]);
-    await expect(table.remove(5, { remainingMs: 130 })).rejects.toMatchObject({
+    await expect(table.remove(5, { remainingMs: 1500 })).rejects.toMatchObject({
       name: "ShardUnavailableError",
       reason: "timeout",
     });
     expect(abortSignals(mock).map((s) => (s?.reason as ShardTimeoutError | undefined)?.timeoutMs)).toEqual([
-      30, 30,
+      1400, 1400,
     ]);
+  });
+
+  it("does not send a write when the time left cannot hold its statement timeout and safety margin", async () => {
+    const { table } = seededTable(mock, { DEADLINE_MARGIN_MS: "100", SHARD_TIMEOUT_MS: "2000" });
+    // 700 ms left, but a write needs 500 ms of statement timeout and 300 ms of margin after it starts.
+    await expect(table.remove(5, { remainingMs: 800 })).rejects.toMatchObject({
+      reason: "WriteNotSentError",
+      outcome: "not_applied",
+    });
+    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
   });
 });

@@ -1,0 +1,72 @@
+import type { SqlParameter } from "@aws-sdk/client-rds-data";
+import { MalformedResultError } from "./errors.js";
+import { long, quoteIdent, type Statement, text } from "./sql.js";
+import { sqlTimestamp } from "./write-deadline.js";
+
+/**
+ * The write statements. Each one carries its own deadline (see `write-deadline.ts`) and reports, in its one result
+ * row, whether it ran in time and how many rows it changed, all in ONE statement (the Data API runs one statement per
+ * call, and nothing may happen between the check and the write):
+ *
+ *     WITH go AS (SELECT statement_timestamp() <= :deadline AS in_time),
+ *          w AS (<the write, guarded by (SELECT in_time FROM go)> RETURNING 1)
+ *     SELECT in_time, (SELECT count(*) FROM w) AS changed FROM go
+ *
+ * So "did nothing because it was late" (`in_time = false`) is never mistaken for "no such row" (404) or "duplicate
+ * id" (409), which are `in_time = true, changed = 0`. `statement_timestamp()` is when the server received the
+ * statement; the deadline is a typed TIMESTAMP parameter in UTC, converted explicitly so the session's TimeZone
+ * cannot shift it.
+ */
+export interface WriteResult {
+  readonly inTime: boolean;
+  readonly changed: number;
+}
+
+const deadlineParam = (deadlineMs: number): SqlParameter => ({
+  name: "deadline",
+  value: { stringValue: sqlTimestamp(deadlineMs) },
+  typeHint: "TIMESTAMP",
+});
+
+const GO = "go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AS in_time)";
+const IN_TIME = "(SELECT in_time FROM go)";
+const REPORT = "SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go";
+
+function guarded(write: string, parameters: SqlParameter[], deadlineMs: number): Statement {
+  return {
+    sql: `WITH ${GO}, w AS (${write} RETURNING 1) ${REPORT}`,
+    parameters: [...parameters, deadlineParam(deadlineMs)],
+    formatRecordsAs: "JSON",
+  };
+}
+
+/** INSERT of a new row; an existing id is `changed = 0` (ON CONFLICT DO NOTHING), never an error. */
+export function insertRow(table: string, id: number, name: string, deadlineMs: number): Statement {
+  const write = `INSERT INTO ${quoteIdent(table)} (id, name) SELECT :id, :name WHERE ${IN_TIME} ON CONFLICT (id) DO NOTHING`;
+  return guarded(write, [long("id", id), text("name", name)], deadlineMs);
+}
+
+export function updateRow(table: string, id: number, name: string, deadlineMs: number): Statement {
+  const write = `UPDATE ${quoteIdent(table)} SET name = :name WHERE id = :id AND ${IN_TIME}`;
+  return guarded(write, [long("id", id), text("name", name)], deadlineMs);
+}
+
+export function deleteRow(table: string, id: number, deadlineMs: number): Statement {
+  const write = `DELETE FROM ${quoteIdent(table)} WHERE id = :id AND ${IN_TIME}`;
+  return guarded(write, [long("id", id)], deadlineMs);
+}
+
+/** Reads the one `{in_time, changed}` row; anything else is a MalformedResultError (the outcome is then unknown). */
+export function parseWriteResult(formattedRecords: string | undefined): WriteResult {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(formattedRecords ?? "");
+  } catch {
+    throw new MalformedResultError("write result is not JSON");
+  }
+  const row = Array.isArray(rows) && rows.length === 1 ? (rows[0] as Record<string, unknown>) : undefined;
+  if (!row || typeof row.in_time !== "boolean" || typeof row.changed !== "number") {
+    throw new MalformedResultError("write result is not one {in_time, changed} row");
+  }
+  return { inTime: row.in_time, changed: row.changed };
+}

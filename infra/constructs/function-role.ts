@@ -1,0 +1,99 @@
+import { join } from "node:path";
+import { CustomResource, Duration, RemovalPolicy } from "aws-cdk-lib";
+import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
+import { Architecture } from "aws-cdk-lib/aws-lambda";
+import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Construct, type IDependable } from "constructs";
+import type { FunctionRoleProperties } from "../handlers/function-role.js";
+import { NODE_RUNTIME, REPO_ROOT } from "./api-function.js";
+import type { ShardCluster } from "./shard-cluster.js";
+
+export const FUNCTION_ROLE_RESOURCE_TYPE = "Custom::FunctionDatabaseRole";
+
+export interface FunctionDatabaseRolesProps {
+  readonly tableName: string;
+  /** The function's shard timeout: the role's statement and lock timeouts are set below it. */
+  readonly shardTimeoutMs: number;
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** @default RemovalPolicy.RETAIN */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The function's least-privilege database role on every shard (see `infra/role-sql.ts`), created by one small
+ * function (`infra/handlers/function-role.ts`) that reads the role's generated secret and runs the role SQL through
+ * the Data API with the master secret. Its own role may run ExecuteStatement on the clusters and read exactly the
+ * master and function secrets of the shards added, nothing else.
+ */
+export class FunctionDatabaseRoles extends Construct {
+  private readonly handler: NodejsFunction;
+  private readonly role: Role;
+  private readonly props: FunctionDatabaseRolesProps;
+
+  constructor(scope: Construct, id: string, props: FunctionDatabaseRolesProps) {
+    super(scope, id);
+    this.props = props;
+    const logs = new LogGroup(this, "Logs", {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.role = new Role(this, "Role", {
+      assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
+      description: "Creates the API function's database role on each shard through the RDS Data API",
+    });
+    logs.grantWrite(this.role);
+    this.handler = new NodejsFunction(this, "Handler", {
+      entry: join(REPO_ROOT, "infra", "handlers", "function-role.ts"),
+      handler: "handler",
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
+      runtime: NODE_RUNTIME,
+      architecture: Architecture.ARM_64,
+      memorySize: 256,
+      // Long enough to wait out a resuming cluster (about 15 s) several times.
+      timeout: Duration.minutes(2),
+      role: this.role,
+      logGroup: logs,
+      description: "Creates the API function's least-privilege database role on a shard",
+      bundling: {
+        format: OutputFormat.ESM,
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        mainFields: ["module", "main"],
+        externalModules: [],
+        minify: true,
+        forceDockerBundling: false,
+      },
+    });
+  }
+
+  /** Creates the role on `shard` once `after` (its table) exists. */
+  addShard(shard: ShardCluster, after: IDependable): CustomResource {
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ["rds-data:ExecuteStatement"], resources: [shard.clusterArn] }),
+    );
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [shard.secret.secretArn, shard.functionSecret.secretArn],
+      }),
+    );
+    const properties: FunctionRoleProperties = {
+      ClusterArn: shard.clusterArn,
+      MasterSecretArn: shard.secret.secretArn,
+      FunctionSecretArn: shard.functionSecret.secretArn,
+      Database: shard.databaseName,
+      TableName: this.props.tableName,
+      ShardTimeoutMs: String(this.props.shardTimeoutMs),
+    };
+    const resource = new CustomResource(this, `Shard${shard.shardId}`, {
+      serviceToken: this.handler.functionArn,
+      resourceType: FUNCTION_ROLE_RESOURCE_TYPE,
+      properties: { ...properties },
+    });
+    resource.node.addDependency(after, shard, this.role);
+    return resource;
+  }
+}

@@ -1,0 +1,44 @@
+import { CfnResource, RemovalPolicy } from "aws-cdk-lib";
+import type { IConstruct } from "constructs";
+
+/**
+ * What a retained cluster still needs once its stack is gone: its network (VPC, subnets and their routing), its
+ * subnet group and security group, its writer instance and its master secret. CloudFormation deletes every resource
+ * without a Retain policy, and deleting a subnet or security group that a retained cluster still uses fails with
+ * DependencyViolation, which leaves `cdk destroy` stuck. Keeping them makes the destroy clean and the kept cluster
+ * usable (and deletable) later.
+ */
+export const RESOURCES_A_RETAINED_CLUSTER_NEEDS: ReadonlySet<string> = new Set([
+  "AWS::EC2::VPC",
+  "AWS::EC2::Subnet",
+  "AWS::EC2::RouteTable",
+  "AWS::EC2::SubnetRouteTableAssociation",
+  "AWS::EC2::SecurityGroup",
+  "AWS::RDS::DBSubnetGroup",
+  "AWS::RDS::DBCluster",
+  "AWS::RDS::DBInstance",
+  "AWS::SecretsManager::Secret",
+  "AWS::SecretsManager::SecretTargetAttachment",
+]);
+
+/** Applies `policy` to every CloudFormation resource under `scope` whose type is in `types`. */
+export function applyRemovalPolicyTo(
+  scope: IConstruct,
+  types: ReadonlySet<string>,
+  policy: RemovalPolicy,
+): void {
+  for (const construct of scope.node.findAll()) {
+    if (construct instanceof CfnResource && types.has(construct.cfnResourceType)) {
+      construct.applyRemovalPolicy(policy);
+    }
+  }
+}
+
+/**
+ * The master secret follows its cluster: it is the only stored password of the cluster, so it is deleted only with
+ * a cluster that is itself destroyed. A secret cannot be snapshotted, so a cluster that leaves a final snapshot keeps
+ * its secret too, or the snapshot could never be signed into again after a restore.
+ */
+export function secretRemovalPolicy(clusterRemoval: RemovalPolicy): RemovalPolicy {
+  return clusterRemoval === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+}
