@@ -1,12 +1,12 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { ClientError, ShardUnavailableError } from "./core/errors.js";
-import type { ShardReport } from "./core/outcome.js";
+import { isFailure, type ShardReport } from "./core/outcome.js";
 import type { ShardedTable } from "./core/sharded-table.js";
 import { type ApiResponse, empty, errorResponse, json } from "./http/response.js";
 import { routeKeyAgrees } from "./http/route-table.js";
 import type { ApiRequest, Resolution } from "./http/router.js";
-import { createRoutes, RETRY_AFTER } from "./http/routes.js";
+import { createRoutes, retryAfter } from "./http/routes.js";
 
 /** The slice of the Lambda context the app uses; the local server passes nothing. */
 export interface InvocationContext {
@@ -116,7 +116,7 @@ export function createApp(deps: AppDeps): App {
       response = errorToResponse(err, deps.logger);
     }
     const ms = Math.round(performance.now() - started);
-    const partial = shards.some((s) => s.status === "timeout" || s.status === "error");
+    const partial = shards.some(isFailure);
     const summary: RequestSummary = {
       method: req.method,
       route,
@@ -142,7 +142,7 @@ function errorToResponse(err: unknown, logger: Logger): ApiResponse {
     return json(
       503,
       { error: { code: "shard_unavailable", message }, outcome: err.outcome, shard: err.shard },
-      { ...RETRY_AFTER },
+      retryAfter(err.retryAfterMs),
     );
   }
   logger.error("unhandled error", err as Error);

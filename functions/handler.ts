@@ -1,11 +1,14 @@
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { composeApp } from "./compose.js";
 import type { ApiResponse } from "./http/response.js";
-import { createMetricsObserver } from "./observability/metrics.js";
+import { createBreakerMetrics, createMetricsObserver } from "./observability/metrics.js";
 
 // Built once per execution environment, at init: a bad configuration fails the cold start with a ConfigError that
 // names the field, and warm invocations reuse the clients and their open connections.
-const { app, logger } = composeApp(process.env, { observe: createMetricsObserver() });
+const { app, logger } = composeApp(process.env, {
+  observe: createMetricsObserver(),
+  onBreakerChange: createBreakerMetrics(),
+});
 
 /** Lambda entry for API Gateway HTTP API (payload format 2.0). */
 export async function handler(event: APIGatewayProxyEventV2, context: Context): Promise<ApiResponse> {

@@ -53,6 +53,8 @@ export class ShardUnavailableError extends Error {
     readonly shard: number,
     readonly reason: string,
     readonly outcome: WriteOutcome = "unknown",
+    /** How long until the shard is worth trying again (an open circuit breaker's remaining cool-down). */
+    readonly retryAfterMs?: number,
     options?: ErrorOptions,
   ) {
     super(`shard ${shard} is unavailable: ${reason}`, options);

@@ -1,3 +1,4 @@
+import { type BreakerChange, type CallResult, ShardBreakers } from "./circuit-breaker.js";
 import type { AppConfig, ShardConfig } from "./config.js";
 import { execute, type ShardClients } from "./data-api.js";
 import { ClientError, ShardUnavailableError } from "./errors.js";
@@ -44,6 +45,15 @@ export interface TableDeps {
   readonly now?: Clock;
   /** Wall-clock time (ms since the epoch) for write deadlines, which the database compares with its own clock. */
   readonly wallClock?: Clock;
+  /** Told once per change of a shard's circuit breaker, for logs and metrics. */
+  readonly onBreakerChange?: (change: BreakerChange) => void;
+}
+
+/** What the circuit breaker learns from a call: any answer means the shard is up. */
+function breakerResult(o: ShardOutcome<unknown>): CallResult {
+  if (o.status === "timeout") return { ok: false, failure: "timeout" };
+  if (o.status === "error") return { ok: false, failure: o.error };
+  return { ok: true };
 }
 
 /**
@@ -110,6 +120,7 @@ export class ShardedTable {
   readonly #now: Clock | undefined;
   readonly #timings: WriteTimings;
   readonly #wallClock: Clock;
+  readonly #breakers: ShardBreakers;
 
   constructor(deps: TableDeps) {
     this.#config = deps.config;
@@ -117,6 +128,16 @@ export class ShardedTable {
     this.#now = deps.now;
     this.#timings = writeTimings(deps.config.shardTimeoutMs);
     this.#wallClock = deps.wallClock ?? Date.now;
+    this.#breakers = new ShardBreakers(
+      deps.config.breaker,
+      deps.now ?? performance.now.bind(performance),
+      deps.onBreakerChange,
+    );
+  }
+
+  /** The state of a shard's circuit breaker (the local runtime's fault route shows it). */
+  breakerState(shard: number) {
+    return this.#breakers.state(shard);
   }
 
   #timeoutMs(budget: Budget): number {
@@ -125,21 +146,31 @@ export class ShardedTable {
     return Math.max(1, Math.min(shardTimeoutMs, budget.remainingMs - deadlineMarginMs));
   }
 
-  #call<T>(
-    kind: keyof ShardClients,
+  /**
+   * One read on one shard, unless its circuit breaker is open: then the shard is `unavailable` at once instead of
+   * costing the request the whole timeout. A read may be the probe that finds out whether the shard is back.
+   */
+  async #read<T>(
     shard: ShardConfig,
     statement: Statement,
     budget: Budget,
     parse: (out: Awaited<ReturnType<typeof execute>>) => T,
   ): Promise<ShardOutcome<T>> {
-    const client = this.#clients[kind].get(shard.id);
-    if (!client) throw new Error(`no ${kind} client for shard ${shard.id}`);
-    return callWithDeadline(
+    const admission = this.#breakers.admit(shard.id, true);
+    if (!admission.call) {
+      const { lastFailure, retryAfterMs } = admission;
+      return { shard: shard.id, status: "unavailable", lastFailure, retryAfterMs };
+    }
+    const client = this.#clients.read.get(shard.id);
+    if (!client) throw new Error(`no read client for shard ${shard.id}`);
+    const outcome = await callWithDeadline(
       shard.id,
       this.#timeoutMs(budget),
       async (signal) => parse(await execute(client, shard, statement, signal)),
       this.#now,
     );
+    this.#breakers.record(shard.id, breakerResult(outcome));
+    return outcome;
   }
 
   #shard(id: number): ShardConfig {
@@ -175,7 +206,7 @@ export class ShardedTable {
         const ask = asks.get(shard.id);
         if (ask === undefined) return Promise.resolve({ shard: shard.id, status: "skipped" });
         const statement = selectRange(this.#config.tableName, ask.ranges, ask.rows + 1);
-        return this.#call("read", shard, statement, budget, (out) => parseRows(out.formattedRecords));
+        return this.#read(shard, statement, budget, (out) => parseRows(out.formattedRecords));
       }),
     );
     const parts: ShardRows[] = [];
@@ -225,7 +256,7 @@ export class ShardedTable {
    */
   async get(id: number, budget: Budget = {}): Promise<GetResult> {
     const shard = this.#owner(id, 404);
-    const outcome = await this.#call("read", shard, selectOne(this.#config.tableName, id), budget, (out) =>
+    const outcome = await this.#read(shard, selectOne(this.#config.tableName, id), budget, (out) =>
       parseRows(out.formattedRecords),
     );
     const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
@@ -242,9 +273,11 @@ export class ShardedTable {
    */
   async #write(
     shard: ShardConfig,
+    id: number,
     build: (deadlineMs: number) => Statement,
     budget: Budget,
   ): Promise<number> {
+    await this.#admitWrite(shard, id, budget);
     const client = this.#clients.write.get(shard.id);
     if (!client) throw new Error(`no write client for shard ${shard.id}`);
     const timeoutMs = this.#timeoutMs(budget);
@@ -263,6 +296,8 @@ export class ShardedTable {
       this.#now,
     );
     budget.noteShards?.([report(outcome, (r) => r.changed)]);
+    // A write that was never sent says nothing about the shard.
+    if (sent) this.#breakers.record(shard.id, breakerResult(outcome));
     if (outcome.status === "ok") {
       if (outcome.value.inTime) return outcome.value.changed;
       throw new ShardUnavailableError(shard.id, "deadline", "not_applied");
@@ -276,6 +311,30 @@ export class ShardedTable {
     throw new ShardUnavailableError(shard.id, reason, "unknown");
   }
 
+  /**
+   * Lets a write through unless its shard's breaker is open: then it is refused at once, `not_applied`, with the
+   * remaining cool-down as `retry-after`. A write is never the probe (a write sent to a shard that then hangs has an
+   * unknown outcome): once the cool-down is over, a read of the row finds out first whether the shard is back.
+   */
+  async #admitWrite(shard: ShardConfig, id: number, budget: Budget): Promise<void> {
+    let admission = this.#breakers.admit(shard.id, false);
+    if (admission.call) return;
+    if (admission.retryAfterMs === 0) {
+      const probe = await this.#read(shard, selectOne(this.#config.tableName, id), budget, () => undefined);
+      if (probe.status === "ok") return;
+      admission = this.#breakers.admit(shard.id, false);
+      if (admission.call) return;
+    }
+    const refused: ShardOutcome<never> = {
+      shard: shard.id,
+      status: "unavailable",
+      lastFailure: admission.lastFailure,
+      retryAfterMs: admission.retryAfterMs,
+    };
+    budget.noteShards?.([report(refused, () => 0)]);
+    throw new ShardUnavailableError(shard.id, "circuit_open", "not_applied", admission.retryAfterMs);
+  }
+
   /** Inserts a row; a 409 when the id exists. */
   async create(
     row: { id: number; name: string },
@@ -283,7 +342,7 @@ export class ShardedTable {
   ): Promise<{ item: Row; shard: number }> {
     const shard = this.#owner(row.id, 422);
     const table = this.#config.tableName;
-    const changed = await this.#write(shard, (d) => insertRow(table, row.id, row.name, d), budget);
+    const changed = await this.#write(shard, row.id, (d) => insertRow(table, row.id, row.name, d), budget);
     if (changed === 0) throw new ClientError(409, "duplicate_id", `id ${row.id} already exists`);
     return { item: { id: row.id, name: row.name }, shard: shard.id };
   }
@@ -292,7 +351,7 @@ export class ShardedTable {
   async replace(id: number, name: string, budget: Budget = {}): Promise<{ item: Row; shard: number }> {
     const shard = this.#owner(id, 422);
     const table = this.#config.tableName;
-    const changed = await this.#write(shard, (d) => updateRow(table, id, name, d), budget);
+    const changed = await this.#write(shard, id, (d) => updateRow(table, id, name, d), budget);
     if (changed === 0) throw new ClientError(404, "not_found", `id ${id} does not exist`);
     return { item: { id, name }, shard: shard.id };
   }
@@ -300,7 +359,7 @@ export class ShardedTable {
   /** Deletes a row; a 404 when there is none. */
   async remove(id: number, budget: Budget = {}): Promise<{ shard: number }> {
     const shard = this.#owner(id, 422);
-    const changed = await this.#write(shard, (d) => deleteRow(this.#config.tableName, id, d), budget);
+    const changed = await this.#write(shard, id, (d) => deleteRow(this.#config.tableName, id, d), budget);
     if (changed === 0) throw new ClientError(404, "not_found", `id ${id} does not exist`);
     return { shard: shard.id };
   }

@@ -6,7 +6,13 @@ import { Router } from "./router.js";
 import { createBodySchema, idParamSchema, listQuerySchema, parse, replaceBodySchema } from "./validation.js";
 
 /** A shard that failed is usually back within a second (a timeout, a reset); a resuming cluster takes ~15 s. */
-export const RETRY_AFTER = { "retry-after": "1" } as const;
+const RETRY_AFTER = { "retry-after": "1" } as const;
+
+/** `retry-after` in whole seconds: an open breaker's remaining cool-down, else one second. */
+export function retryAfter(ms: number | undefined): { "retry-after": string } {
+  if (ms === undefined) return { ...RETRY_AFTER };
+  return { "retry-after": String(Math.max(1, Math.ceil(ms / 1000))) };
+}
 
 /** Bodies are a single small row: anything larger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -65,7 +71,12 @@ export function createRoutes(table: ShardedTable): Router {
       // Unknown is not absent: only an answering shard may say the row does not exist.
       if (shards.some((s) => s.status !== "ok")) {
         const message = `id ${id} could not be read: shard ${shard} did not answer; retry later`;
-        return json(503, { error: { code: "shard_unavailable", message }, shard, shards }, RETRY_AFTER);
+        const open = shards.find((s) => s.status === "unavailable");
+        return json(
+          503,
+          { error: { code: "shard_unavailable", message }, shard, shards },
+          retryAfter(open?.retryAfterMs),
+        );
       }
       return json(404, { error: { code: "not_found", message: `id ${id} does not exist` }, shard, shards });
     })
