@@ -14,6 +14,7 @@ import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
+import type { Seed } from "./seed.js";
 
 export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
 
@@ -38,6 +39,10 @@ export interface LocalRuntimeOptions {
    * `sam local invoke`); a port already taken falls back to a free one. Unset: always a free port.
    */
   readonly dataApiPort?: (shard: number) => number;
+  /** What the shards hold at start (`SEED`, see `local/seed.ts`); every id of the map by default. */
+  readonly seed?: Seed;
+  /** Called as the seed loads (rows loaded so far, rows in all), for a progress line on a terminal. */
+  readonly onSeedProgress?: (loaded: number, total: number) => void;
 }
 
 export interface LocalShard {
@@ -46,6 +51,8 @@ export interface LocalShard {
   readonly database: string;
   readonly resourceArn: string;
   readonly endpoint: DataApiEndpoint;
+  /** Rows the shard was seeded with. */
+  readonly rows: number;
 }
 
 export interface LocalRuntime {
@@ -76,6 +83,16 @@ function ensureLocalCredentials(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
+/** The databases' table (the app's TABLE_NAME, so both agree) and seed. */
+function seedOptions(prefix: string, opts: LocalRuntimeOptions): Parameters<typeof createShardDatabases>[2] {
+  return {
+    prefix,
+    ...(opts.env?.TABLE_NAME ? { tableName: opts.env.TABLE_NAME } : {}),
+    ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+    ...(opts.onSeedProgress ? { onSeedProgress: opts.onSeedProgress } : {}),
+  };
+}
+
 /**
  * Brings up the whole API on one machine: PostgreSQL with one freshly seeded database per shard, one local RDS Data
  * API endpoint per shard (each on its own port, so one can go down alone), and the app behind a local HTTP server,
@@ -101,11 +118,12 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       postgres = started;
     }
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
-    const databases = await createShardDatabases(postgres, map, { prefix });
+    const databases = await createShardDatabases(postgres, map, seedOptions(prefix, opts));
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
-        const database = databases.find((d) => d.shard === id)?.database;
-        if (!database) throw new Error(`no database was created for shard ${id}`);
+        const created = databases.find((d) => d.shard === id);
+        if (!created) throw new Error(`no database was created for shard ${id}`);
+        const { database, rows } = created;
         const arns = localArns(id);
         const start = (port: number) =>
           startDataApiEndpoint({
@@ -120,7 +138,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
           throw err;
         });
         cleanup.push(() => endpoint.stop());
-        return { id, ranges, database, resourceArn: arns.resourceArn, endpoint };
+        return { id, ranges, database, resourceArn: arns.resourceArn, endpoint, rows };
       }),
     );
     const env: Record<string, string> = {
