@@ -95,31 +95,52 @@ export class ShardedTable {
 
   /**
    * A page of rows in id order across all shards. The query's bounds and cursor are pushed down into each shard's
-   * ranges; a shard left with nothing to match is not called (`skipped`). Each called shard is asked for `limit + 1`
-   * rows (at most {@link MAX_ROWS_PER_CALL}) so the merge can tell whether another page exists.
+   * ranges; a shard left with nothing to match is not called (`skipped`).
+   *
+   * Each called shard may contribute up to `want` rows and is asked for one more (`limit + 1`, at most
+   * {@link MAX_ROWS_PER_CALL}): the extra row is never returned, it only proves that the shard holds more. So a shard that
+   * returned exactly `want` rows is known to be done, and a walk never ends with an empty page, also with `limit` above
+   * the per-call cap (where a shard that returned the cap used to be taken as "may have more").
+   *
+   * `next` is `null` only when every shard that could hold later rows answered and has none left. When a shard failed,
+   * the page's `next` is the cursor up to which the healthy shards were read; when they have nothing left, it is the
+   * page's last id or, if greater, one below the first id a failed shard could hold, so following it asks the failed
+   * shards again instead of ending the walk as if the table had ended (README, "Paging when a shard fails").
    */
   async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
     const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);
     const upper = query.to ?? MAX_ID;
-    const perCall = Math.min(query.limit + 1, MAX_ROWS_PER_CALL);
+    const want = Math.min(query.limit, MAX_ROWS_PER_CALL - 1);
+    // The first id each called shard could hold: where a failed shard's missing rows begin.
+    const firstIds = new Map<number, number>();
     const outcomes = await Promise.all(
       this.#config.shards.map((shard): Promise<ShardOutcome<Row[]>> => {
         const ranges = this.#config.map.clip(shard.id, lower, upper);
-        if (ranges.length === 0) return Promise.resolve({ shard: shard.id, status: "skipped" });
-        const statement = selectRange(this.#config.tableName, ranges, perCall);
+        const first = ranges[0];
+        if (first === undefined) return Promise.resolve({ shard: shard.id, status: "skipped" });
+        firstIds.set(shard.id, first[0]);
+        const statement = selectRange(this.#config.tableName, ranges, want + 1);
         return this.#call("read", shard, statement, budget, (out) => parseRows(out.formattedRecords));
       }),
     );
     const parts: ShardRows[] = [];
+    let firstMissing = Number.POSITIVE_INFINITY;
     for (const o of outcomes) {
-      if (o.status === "ok")
-        parts.push({ shard: o.shard, rows: o.value, truncated: o.value.length >= perCall });
+      if (o.status === "ok") {
+        const truncated = o.value.length > want;
+        parts.push({ shard: o.shard, rows: truncated ? o.value.slice(0, want) : o.value, truncated });
+      } else if (isFailure(o)) firstMissing = Math.min(firstMissing, firstIds.get(o.shard) ?? lower);
     }
     const page = mergePages(parts, this.#config.map, query.limit);
+    const failed = firstMissing !== Number.POSITIVE_INFINITY;
+    let next = page.next;
+    // The healthy shards are done but a failed one may hold later rows: resume after what was read (and nothing that
+    // only the failed shards could hold is skipped), never end here.
+    if (failed && next === null) next = Math.max(page.items.at(-1)?.id ?? MIN_ID - 1, firstMissing - 1);
     return {
       items: page.items,
-      next: page.next,
-      partial: outcomes.some(isFailure),
+      next,
+      partial: failed,
       shards: outcomes.map((o) => report(o, (rows) => rows.length)),
     };
   }

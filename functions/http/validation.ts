@@ -21,7 +21,8 @@ export const listQuerySchema = v.pipe(
   v.strictObject(
     {
       limit: v.optional(intString("limit", LIMIT.min, LIMIT.max), String(LIMIT.default)),
-      after: v.optional(idString("after")),
+      // One below the lowest id means "before every id": the `next` of a first page that read nothing (a shard failed).
+      after: v.optional(intString("after", MIN_ID - 1, MAX_ID)),
       from: v.optional(idString("from")),
       to: v.optional(idString("to")),
     },

@@ -37,16 +37,27 @@ export const formatted = (rows: readonly Row[]): string =>
 
 /**
  * Answers an `ExecuteStatement` the way PostgreSQL would for the statements the core sends, from an in-memory store
- * and only from the bound parameters (`lo0`/`hi0`/…/`limit`, `id`, `name`): a query whose bounds were not pushed
+ * and only from the bound parameters (`lo0`/`hi0`/…/`rest`/`limit`, `id`, `name`): a query whose bounds were not pushed
  * down as parameters gets no help from here. Throws on SQL it does not know, so a changed statement fails loudly.
  */
 export function answerFrom(store: ShardStore) {
   return (input: ExecuteStatementCommandInput): Partial<ExecuteStatementCommandOutput> => {
     const sql = input.sql ?? "";
-    if (/^SELECT id, name FROM \S+ WHERE \(/.test(sql)) {
+    if (
+      /^SELECT id, name FROM \S+ WHERE id BETWEEN :lo0 AND :hi0 /.test(sql) ||
+      /^SELECT id, name FROM \(/.test(sql)
+    ) {
       const ranges: [number, number][] = [];
       for (let i = 0; param(input, `lo${i}`) !== undefined; i++) {
         ranges.push([longParam(input, `lo${i}`), longParam(input, `hi${i}`)]);
+      }
+      const rest = param(input, "rest");
+      if (rest !== undefined) {
+        // The ranges past the first few, as one multirange literal `{[lo,hi],…}` inside [restLo, restHi].
+        const [restLo, restHi] = [longParam(input, "restLo"), longParam(input, "restHi")];
+        for (const m of String(rest).matchAll(/\[(-?\d+),(-?\d+)\]/g)) {
+          ranges.push([Math.max(Number(m[1]), restLo), Math.min(Number(m[2]), restHi)]);
+        }
       }
       if (ranges.length === 0) throw new Error("fake Data API: a range query without ranges");
       const limit = longParam(input, "limit");

@@ -156,7 +156,8 @@ describe("every fault mode on every shard, and every pair of shards failing diff
     expect(list.status).toBe(200);
     const expectedIds = [...SEED.keys()].filter((id) => !failing.includes(MAP.ownerOf(id) as number));
     expect(list.body.items).toEqual(expectedIds.map((id) => ({ id, name: SEED.get(id) })));
-    expect(list.body.next).toBeNull();
+    // Never the last page while a failed shard could hold later rows: `next` resumes after the last row read.
+    expect(list.body.next).toBe(failing.length > 0 ? (expectedIds.at(-1) ?? 0) : null);
     expect(list.body.partial).toBe(failing.length > 0);
     for (const shard of SHARD_IDS) {
       const report = list.body.shards.find((r: { shard: number }) => r.shard === shard);

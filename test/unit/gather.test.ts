@@ -173,7 +173,8 @@ describe("gathering a page from every shard", () => {
       const missing = new Set(seedIdsOf(failing));
       expect(result.items).toEqual(SEED_ROWS.filter((r) => !missing.has(r.id)));
       expect(result.items).toHaveLength(40);
-      expect(result.next).toBeNull();
+      // Not the last page: the failed shard may hold later rows, so the walk resumes after the last row read.
+      expect(result.next).toBe(result.items.at(-1)?.id);
       expect(result.partial).toBe(true);
 
       const reports = new Map(result.shards.map((s) => [s.shard, s]));
@@ -194,7 +195,8 @@ describe("gathering a page from every shard", () => {
     const result = await table.list({ limit: 100 });
     expect(result).toEqual({
       items: [],
-      next: null,
+      // Nothing was read: following `next` asks again from the first id a failed shard could hold.
+      next: 0,
       partial: true,
       shards: [
         { shard: 1, status: "error", error: "DatabaseResumingException", ms: expect.any(Number) },
@@ -204,12 +206,13 @@ describe("gathering a page from every shard", () => {
     });
   });
 
-  it("returns no items and partial: true when every shard fails the same way", async () => {
+  it("returns no items, partial: true and its own cursor as next when every shard fails the same way", async () => {
     const { table } = seededTable(mock);
     const error = new InternalServerErrorException({ message: "x", $metadata: {} });
     mock.on(ExecuteStatementCommand).rejects(error);
-    const result = await table.list({ limit: 10 });
+    const result = await table.list({ limit: 10, after: 33 });
     expect(result.items).toEqual([]);
+    expect(result.next).toBe(33);
     expect(result.partial).toBe(true);
     expect(result.shards.map((s) => s.status)).toEqual(["error", "error", "error"]);
   });

@@ -287,4 +287,39 @@ describe("mergePages with truncated shards (fewer rows per call than the page si
       { seed: 20261126, numRuns: 200 },
     );
   });
+
+  it("with one row past the cap as proof of more, walks any table once, in order, never ending on an empty page", () => {
+    const table = fc.uniqueArray(fc.integer({ min: 1, max: 3000 }), { maxLength: 400 });
+    fc.assert(
+      fc.property(
+        table,
+        fc.integer({ min: 1, max: 80 }),
+        fc.integer({ min: 2, max: 60 }),
+        (all, limit, cap) => {
+          const sorted = [...all].sort((a, b) => a - b);
+          const shardOf = (id: number) => bigMap.ownerOf(id) as number;
+          const pages: number[][] = [];
+          let after = 0;
+          for (let page = 0; page < 10_000; page++) {
+            // As ShardedTable.list asks: `want + 1` rows, the last one only proving that more exist.
+            const want = Math.min(limit, cap - 1);
+            const parts = [1, 2, 3].map((shard) => {
+              const got = sorted.filter((id) => shardOf(id) === shard && id > after).slice(0, want + 1);
+              const truncated = got.length > want;
+              return { shard, rows: rows(...(truncated ? got.slice(0, want) : got)), truncated };
+            });
+            const result = mergePages(parts, bigMap, limit);
+            expect(result.items.length).toBeLessThanOrEqual(limit);
+            pages.push(ids(result));
+            if (result.next === null) break;
+            expect(result.next).toBeGreaterThan(after);
+            after = result.next;
+          }
+          expect(pages.flat()).toEqual(sorted);
+          if (sorted.length > 0) expect(pages.every((p) => p.length > 0)).toBe(true);
+        },
+      ),
+      { seed: 20261202, numRuns: 300 },
+    );
+  });
 });

@@ -1,13 +1,22 @@
 import { DatabaseErrorException, ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { MIN_ID } from "../../functions/core/shard-map.js";
 import {
   type ListQuery,
   type ListResult,
   MAX_ROWS_PER_CALL,
   type ShardedTable,
 } from "../../functions/core/sharded-table.js";
-import { ARN_1, ARN_2, ARN_3, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
-import { boundParams, calledArns, mockDataApi, seededTable, statements } from "../helpers/unit-data-api.js";
+import { ARN_1, ARN_2, ARN_3, rawShards, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
+import {
+  answerFrom,
+  boundParams,
+  calledArns,
+  mockDataApi,
+  seededTable,
+  serveStores,
+  statements,
+} from "../helpers/unit-data-api.js";
 
 const mock = mockDataApi();
 beforeEach(() => {
@@ -23,9 +32,13 @@ function paramsByArn(): Map<string | undefined, Record<string, number | string |
 }
 
 /** Follows `next` until the last page, the way a client would; fails instead of looping forever. */
-async function walk(table: ShardedTable, query: Omit<ListQuery, "after">): Promise<ListResult[]> {
+async function walk(
+  table: ShardedTable,
+  query: Omit<ListQuery, "after">,
+  start?: number,
+): Promise<ListResult[]> {
   const pages: ListResult[] = [];
-  let after: number | undefined;
+  let after: number | undefined = start;
   do {
     const page = await table.list(after === undefined ? query : { ...query, after });
     pages.push(page);
@@ -170,7 +183,7 @@ describe("walking the table page by page", () => {
     expect(pages.flatMap((p) => p.items.map((r) => r.id))).toEqual(expected);
   });
 
-  it("still ends when one shard fails, missing only that shard's rows", async () => {
+  it("ends when a failed shard can hold no later rows, missing only that shard's rows", async () => {
     const { table } = seededTable(mock);
     mock
       .on(ExecuteStatementCommand, { resourceArn: ARN_2 })
@@ -185,6 +198,44 @@ describe("walking the table page by page", () => {
     expect(new Set(statusOf2)).toEqual(new Set(["error", "skipped"]));
     expect(pages.map((p) => p.partial)).toEqual(statusOf2.map((s) => s === "error"));
     expect(pages.at(-1)?.next).toBeNull();
+  });
+
+  it("does not end while a failed shard could hold later rows, and reads them once the shard is back", async () => {
+    const { table, stores } = seededTable(mock);
+    mock
+      .on(ExecuteStatementCommand, { resourceArn: ARN_3 })
+      .rejects(new DatabaseErrorException({ message: "down", $metadata: {} }));
+    const visited: number[] = [];
+    const pages: ListResult[] = [];
+    let after: number | undefined;
+    // A client following `next`: while shard 3 is down, the walk stops making progress instead of ending.
+    for (;;) {
+      const page = await table.list({ limit: 7, ...(after === undefined ? {} : { after }) });
+      pages.push(page);
+      visited.push(...page.items.map((r) => r.id));
+      expect(page.next).not.toBeNull();
+      if (page.next === after) break;
+      after = page.next ?? undefined;
+      if (pages.length > 50) throw new Error("the walk did not settle");
+    }
+    const three = new Set(seedIdsOf(3));
+    expect(visited).toEqual(SEED_ROWS.map((r) => r.id).filter((id) => !three.has(id)));
+    // Shard 1 and 2's rows end at 50; shard 3's 51..60 are unknown, so the walk waits at 50.
+    expect(after).toBe(50);
+    expect(pages.at(-1)).toMatchObject({ items: [], next: 50, partial: true });
+
+    mock
+      .on(ExecuteStatementCommand, { resourceArn: ARN_3 })
+      .callsFake(answerFrom(stores.get(3) ?? new Map()));
+    const rest = await walk(table, { limit: 7 }, after);
+    expect(rest.flatMap((p) => p.items.map((r) => r.id))).toEqual([51, 52, 53, 54, 55, 56, 57, 58, 59, 60]);
+    expect(rest.at(-1)?.items.length).toBeGreaterThan(0);
+  });
+
+  it("accepts one below the lowest id as after: the cursor of a first page that could read nothing", async () => {
+    const { table } = seededTable(mock);
+    const page = await table.list({ limit: 3, after: MIN_ID - 1 });
+    expect(page.items.map((r) => r.id)).toEqual([1, 2, 3]);
   });
 
   it("reads the shards afresh for every page, so the cursor survives changes made between pages", async () => {
@@ -202,6 +253,44 @@ describe("walking the table page by page", () => {
 });
 
 describe("the per-call row cap", () => {
+  /** Shards of exactly 250, 250 and 249 rows: a shard that returns the cap may have nothing left. */
+  function cappedTable() {
+    const shards = rawShards({
+      1: { ranges: [[1, 250]] },
+      2: { ranges: [[251, 500]] },
+      3: { ranges: [[501, 749]] },
+    });
+    const t = seededTable(mock, { SHARDS: JSON.stringify(shards) });
+    for (const [n, store] of t.stores) {
+      store.clear();
+      const [lo, hi] = shards[n - 1]?.ranges[0] ?? [0, -1];
+      for (let id = lo; id <= hi; id++) store.set(id, `Test ${id}`);
+    }
+    serveStores(mock, t.stores);
+    return t;
+  }
+
+  it.each([250, 251, 600, 1000])(
+    "never ends a walk with an empty page when limit (%i) is above the per-call cap",
+    async (limit) => {
+      const { table } = cappedTable();
+      const pages = await walk(table, { limit });
+      expect(pages.flatMap((p) => p.items.map((r) => r.id))).toEqual(
+        Array.from({ length: 749 }, (_, i) => i + 1),
+      );
+      expect(pages.every((p) => p.items.length > 0)).toBe(true);
+      expect(pages.at(-1)?.next).toBeNull();
+    },
+  );
+
+  it("uses the row past the cap only as proof that more exist: it is never returned", async () => {
+    const { table } = cappedTable();
+    const page = await table.list({ limit: 1000 });
+    expect(page.items.map((r) => r.id)).toEqual(Array.from({ length: 249 }, (_, i) => i + 1));
+    expect(page.next).toBe(249);
+    expect(page.shards.map((s) => (s.status === "ok" ? s.count : -1))).toEqual([250, 250, 249]);
+  });
+
   it("asks each shard for at most MAX_ROWS_PER_CALL rows however large the page, so no result nears 1 MiB", async () => {
     const { table } = seededTable(mock);
     await table.list({ limit: 1000 });

@@ -1,9 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { MalformedResultError } from "../../functions/core/errors.js";
-import { parseRows, quoteIdent, selectOne, selectRange } from "../../functions/core/sql.js";
+import {
+  parseRows,
+  quoteIdent,
+  RANGES_SCANNED_ALONE,
+  selectOne,
+  selectRange,
+} from "../../functions/core/sql.js";
 
 describe("selectRange", () => {
-  it("binds every range bound and the limit as long parameters, never inlining a value", () => {
+  it("reads one range with the range as the index bounds, binding every value", () => {
+    const st = selectRange("data_1", [[5, 10]], 101);
+    expect(st.sql).toBe(
+      'SELECT id, name FROM "data_1" WHERE id BETWEEN :lo0 AND :hi0 ORDER BY id LIMIT :limit',
+    );
+    expect(st.parameters).toEqual([
+      { name: "limit", value: { longValue: 101 } },
+      { name: "lo0", value: { longValue: 5 } },
+      { name: "hi0", value: { longValue: 10 } },
+    ]);
+  });
+
+  it("gives each range its own bounded, ordered subquery and merges them, never inlining a value", () => {
     const st = selectRange(
       "data_1",
       [
@@ -12,17 +30,37 @@ describe("selectRange", () => {
       ],
       101,
     );
+    const scan = (i: number) =>
+      `(SELECT id, name FROM "data_1" WHERE id BETWEEN :lo${i} AND :hi${i} ORDER BY id LIMIT :limit)`;
     expect(st.sql).toBe(
-      'SELECT id, name FROM "data_1" WHERE (id BETWEEN :lo0 AND :hi0 OR id BETWEEN :lo1 AND :hi1) ORDER BY id LIMIT :limit',
+      `SELECT id, name FROM (${scan(0)} UNION ALL ${scan(1)}) AS ranges ORDER BY id LIMIT :limit`,
     );
     expect(st.parameters).toEqual([
+      { name: "limit", value: { longValue: 101 } },
       { name: "lo0", value: { longValue: 5 } },
       { name: "hi0", value: { longValue: 10 } },
       { name: "lo1", value: { longValue: 31 } },
       { name: "hi1", value: { longValue: 33 } },
-      { name: "limit", value: { longValue: 101 } },
     ]);
     expect(st.sql).not.toMatch(/\d{2}/);
+  });
+
+  it("keeps the statement the same size past RANGES_SCANNED_ALONE ranges: the rest share one exactly filtered subquery", () => {
+    const ranges = Array.from({ length: 500 }, (_, i) => [i * 100 + 1, i * 100 + 50] as const);
+    const st = selectRange("data_1", ranges, 101);
+    const alone = RANGES_SCANNED_ALONE - 1;
+    expect(st.sql.match(/UNION ALL/g)).toHaveLength(alone);
+    expect(st.sql).toContain(
+      "WHERE id BETWEEN :restLo AND :restHi AND (SELECT CAST(:rest AS int8multirange)) @> CAST(id AS bigint)",
+    );
+    expect(st.sql).not.toMatch(/\d{2}/);
+    const value = (name: string) => st.parameters.find((p) => p.name === name)?.value;
+    expect(value(`lo${alone}`)).toBeUndefined();
+    expect(value("restLo")).toEqual({ longValue: alone * 100 + 1 });
+    expect(value("restHi")).toEqual({ longValue: 499 * 100 + 50 });
+    const rest = ranges.slice(alone).map(([a, b]) => `[${a},${b}]`);
+    expect(value("rest")).toEqual({ stringValue: `{${rest.join(",")}}` });
+    expect(selectRange("data_1", ranges.slice(0, 1000), 101).sql.length).toBe(st.sql.length);
   });
 });
 
