@@ -154,6 +154,11 @@ describe("npm start", () => {
     await expectStopsCleanly(second, () => process.kill(-second.pid, "SIGINT"));
   }, 120_000);
 
+  it("stops everything when npm is killed with SIGKILL, which no handler sees (the runtime watches its parent)", async () => {
+    const started = await npmStart({ PORT: "0", SEED: "none" });
+    await expectStopsCleanly(started, () => process.kill(started.pid, "SIGKILL"));
+  }, 90_000);
+
   it("stops everything on SIGINT to the npm process alone", async () => {
     const started = await npmStart({ PORT: "0", SEED: "none" });
     expect(started.output()).toContain("0 rows in all");
