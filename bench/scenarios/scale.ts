@@ -80,6 +80,9 @@ function lcg(seed: number): () => number {
 
 type Log = (message: string) => void;
 
+/** Seconds from start to ready (databases created and seeded, endpoints and API up), per runtime of the last run. */
+const startSeconds: Record<string, number> = {};
+
 async function withRuntime<T>(
   postgres: PostgresServer,
   prefix: string,
@@ -106,9 +109,10 @@ async function withRuntime<T>(
       );
     },
   });
-  log(
-    `scale: ${prefix} ready (${map.shards.length} shards) in ${round((performance.now() - began) / 1000, 1)} s`,
-  );
+  const seconds = round((performance.now() - began) / 1000, 1);
+  startSeconds[`${map.shards.length} shards, ${runtime.shards.reduce((n, s) => n + s.rows, 0)} rows`] =
+    seconds;
+  log(`scale: ${prefix} ready (${map.shards.length} shards) in ${seconds} s`);
   try {
     return await fn(runtime);
   } finally {
@@ -418,6 +422,7 @@ export async function scale({
     walkRatio: round(walkRatio, 3),
     shardCounts: counts,
     perAddedShard: { p50Ms: round(p50Slope, 3), cpuMs: round(cpuSlope, 3) },
+    startSeconds,
   };
   await writeCharts(walk, unsharded, counts, cfg.rows);
   await writeResults(fileURLToPath(new URL("scale.json", RESULTS_DIR)), {
