@@ -6,6 +6,9 @@
 import { closedLoop, keepAliveAgent, openLoop, type RequestSpec } from "./lib/http.js";
 import type { LoadJob } from "./lib/load-process.js";
 
+// The bench stopped (Ctrl+C, SIGTERM) or died: stop loading its server at once, and never send to a closed channel.
+process.once("disconnect", () => process.exit(0));
+
 process.once("message", async (job: LoadJob) => {
   const agent = keepAliveAgent(job.kind === "closed" ? job.concurrency : job.maxInFlight);
   const specs: RequestSpec[] = job.paths.map((path) => ({ path }));

@@ -12,13 +12,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { startLocalRuntime } from "../local/runtime.js";
+import { readLocalSettings } from "../local/settings.js";
 import { keepAliveAgent, send } from "./lib/http.js";
 import { attribute, type Profile } from "./lib/profile-attribution.js";
 
 async function main() {
   const path = process.argv[2] ?? "/data";
   const n = Number(process.argv[3] ?? 300);
-  const runtime = await startLocalRuntime({ logger: new Logger({ logLevel: "ERROR" }) });
+  // The local runtime's settings apply (SHARD_MAP, SEED, …), so a big map can be profiled.
+  const settings = readLocalSettings(process.env);
+  const runtime = await startLocalRuntime({
+    logger: new Logger({ logLevel: "ERROR" }),
+    map: settings.map,
+    seed: settings.seed,
+    faults: settings.faults,
+    env: settings.functionEnv,
+  });
   const agent = keepAliveAgent(4);
   const session = new Session();
   session.connect();

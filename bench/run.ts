@@ -4,13 +4,19 @@
  * scenario runs its own runtime in a child process, on the same PostgreSQL); everything is stopped at the end, on
  * an error too.
  *
- * `npm run bench -- fanout timeout` runs only the named scenarios and writes no JSON.
+ * `npm run bench -- fanout timeout` runs only the named scenarios and writes no JSON (`scale` always writes its own
+ * `bench/results/scale.json` and charts).
+ *
+ * The shared runtime runs the local runtime's settings (SHARD_MAP, SEED, SHARD_FAULTS, the function's settings),
+ * validated before anything starts; the scenarios' figures and goals are written for the default map.
  */
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Logger } from "@aws-lambda-powertools/logger";
+import { stopOnSignals } from "../local/lifecycle.js";
 import { type PostgresServer, startPostgres } from "../local/postgres.js";
 import { type LocalRuntime, startLocalRuntime } from "../local/runtime.js";
+import { readLocalSettings } from "../local/settings.js";
 import type { BenchContext } from "./lib/context.js";
 import { keepAliveAgent } from "./lib/http.js";
 import { type Figure, formatTable, machine, type ScenarioResult, writeResults } from "./lib/report.js";
@@ -19,6 +25,7 @@ import { cpu } from "./scenarios/cpu.js";
 import { fanout } from "./scenarios/fanout.js";
 import { memory } from "./scenarios/memory.js";
 import { refused } from "./scenarios/refused.js";
+import { scale } from "./scenarios/scale.js";
 import { throughput } from "./scenarios/throughput.js";
 import { TIMEOUT_MS, timeout } from "./scenarios/timeout.js";
 
@@ -28,6 +35,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 const RESULTS = fileURLToPath(new URL("./results/latest.json", import.meta.url));
 /** The whole bench must finish in under 3 minutes; past this, it stops and reports what it has. */
 const HARD_LIMIT_MS = 170_000;
+/** Extra time when `scale` runs: seeding 6,000,000 rows and two walks of 3,000,000 (the walks stop at 10 minutes each). */
+const SCALE_LIMIT_MS = 30 * 60_000;
 
 interface Env {
   ctx: BenchContext;
@@ -46,6 +55,7 @@ const SCENARIOS: Record<string, (env: Env) => Promise<ScenarioResult>> = {
   cpu: ({ ctx }) => cpu(ctx),
   bundle: ({ ctx }) => bundleFigures(ctx),
   memory: ({ ctx, postgres }) => memory({ postgres, log: ctx.log }),
+  scale: ({ ctx, postgres }) => scale({ postgres, log: ctx.log }),
 };
 
 async function main(): Promise<number> {
@@ -56,6 +66,9 @@ async function main(): Promise<number> {
     return 2;
   }
   const names = wanted.length ? wanted : Object.keys(SCENARIOS);
+  const settings = readLocalSettings(process.env);
+  const lifecycle = stopOnSignals({ log: (m) => console.error(m), exitCode: 130 });
+  const hardLimitMs = HARD_LIMIT_MS + (names.includes("scale") ? SCALE_LIMIT_MS : 0);
   const host = machine();
   const started = performance.now();
   const log = (m: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${m}`);
@@ -67,10 +80,15 @@ async function main(): Promise<number> {
   let runtime: LocalRuntime | undefined;
   const agent = keepAliveAgent(16);
   const hardLimit = setTimeout(() => {
-    console.error(`bench: over ${HARD_LIMIT_MS / 1000} s, stopping`);
+    console.error(`bench: over ${hardLimitMs / 1000} s, stopping`);
     void Promise.allSettled([runtime?.stop(), postgres?.stop()]).then(() => process.exit(3));
-  }, HARD_LIMIT_MS);
+  }, hardLimitMs);
   hardLimit.unref();
+  lifecycle.onStop(async () => {
+    agent.destroy();
+    await Promise.allSettled([runtime?.stop()]);
+    await postgres?.stop();
+  });
   try {
     postgres = await startPostgres();
     runtime = await startLocalRuntime({
@@ -78,6 +96,11 @@ async function main(): Promise<number> {
       prefix: `bench_${process.pid}`,
       shardTimeoutMs: TIMEOUT_MS,
       logger: new Logger({ logLevel: "ERROR" }),
+      map: settings.map,
+      seed: settings.seed,
+      faults: settings.faults,
+      // The scenarios set their own shard timeout; the function's other settings apply as in `npm start`.
+      env: Object.fromEntries(Object.entries(settings.functionEnv).filter(([k]) => k !== "SHARD_TIMEOUT_MS")),
     });
     log(`runtime at ${runtime.url}`);
     const env: Env = { ctx: { runtime, agent, log }, postgres };
@@ -103,6 +126,7 @@ async function main(): Promise<number> {
       }
     }
   } finally {
+    lifecycle.dispose();
     agent.destroy();
     await runtime?.stop();
     await postgres?.stop();

@@ -3,8 +3,9 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { ConfigError } from "../functions/core/errors.js";
 import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
-import { parseFaults } from "./faults.js";
+import { stopOnSignals } from "./lifecycle.js";
 import { startLocalRuntime } from "./runtime.js";
+import { readLocalSettings } from "./settings.js";
 
 /** The Lambda timeout the stack gives the function; the fake context counts down from it as Lambda does. */
 const LAMBDA_TIMEOUT_MS = 10_000;
@@ -31,16 +32,24 @@ function fakeContext(requestId: string): Context {
  * `npm run invoke -- events/get-data.json`: the offline twin of `sam local invoke`. It starts the local shards, points
  * the environment at them exactly as `events/env.json` does for SAM, imports the real Lambda entry
  * (`functions/handler.ts`) and invokes it once with the event file, printing the result as Lambda would return it.
- * SHARD_FAULTS and SHARD_TIMEOUT_MS apply as for `npm start`.
+ * Every setting of `npm start` (SHARD_MAP, SEED, SHARD_FAULTS, the function's settings) applies and is validated
+ * the same way, before anything starts.
  */
 async function main(): Promise<void> {
   const file = process.argv[2];
   if (!file) throw new ConfigError("usage: npm run invoke -- <event.json>  (see events/)");
+  const settings = readLocalSettings(process.env);
   const event = JSON.parse(await readFile(file, "utf8")) as APIGatewayProxyEventV2;
+  // A signal stops the shards and exits non-zero: the invocation did not complete.
+  const lifecycle = stopOnSignals({ log: (m) => console.error(m), exitCode: 1 });
   const runtime = await startLocalRuntime({
-    faults: parseFaults(process.env.SHARD_FAULTS),
+    faults: settings.faults,
+    map: settings.map,
+    seed: settings.seed,
+    env: settings.functionEnv,
     logger: new Logger({ serviceName: "sharded-data-api", logLevel: "ERROR" }),
   });
+  lifecycle.onStop(() => runtime.stop());
   try {
     // The handler reads its configuration from process.env at import, as it does in Lambda.
     Object.assign(process.env, runtime.env);
@@ -53,6 +62,7 @@ async function main(): Promise<void> {
     const result = await handler(event, fakeContext(event.requestContext?.requestId ?? "local"));
     console.log(JSON.stringify(result, null, 2));
   } finally {
+    lifecycle.dispose();
     await runtime.stop();
   }
 }

@@ -28,6 +28,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import { ConfigError } from "../functions/core/errors.js";
 import type { ShardMap } from "../functions/core/shard-map.js";
+import { planSeed, type Seed, type SeedPlan, seedChunkSql } from "./seed.js";
 
 export interface PostgresConnection {
   host: string;
@@ -356,16 +357,23 @@ function quoteIdentifier(name: string): string {
 
 /**
  * Creates one fresh database per shard, `${prefix}_shard${id}` (dropped first if it exists), each with
- * `${tableName} (id INT PRIMARY KEY, name VARCHAR(255))`, and seeds every id of the map on its owning shard with
- * the name `Test N`. Different prefixes can be created concurrently on one server.
+ * `${tableName} (id INT PRIMARY KEY, name VARCHAR(255))`, and seeds it (`local/seed.ts`; by default every id of the
+ * map on its owning shard with the name `Test N`). Different prefixes can be created concurrently on one server.
  *
  * @throws ConfigError when `tableName` or a resulting database name is not a plain SQL identifier.
  */
 export async function createShardDatabases(
   server: PostgresConnection,
   map: ShardMap,
-  opts: { prefix: string; tableName?: string; seed?: boolean },
-): Promise<{ shard: number; database: string }[]> {
+  opts: {
+    prefix: string;
+    tableName?: string;
+    /** `true` (the default) is `all`, `false` is `none`. */
+    seed?: boolean | Seed;
+    /** Rows loaded so far, over all shards, after each chunk (see `local/seed.ts`). */
+    onSeedProgress?: (loaded: number, total: number) => void;
+  },
+): Promise<{ shard: number; database: string; rows: number }[]> {
   const tableName = opts.tableName ?? "data_1";
   if (!IDENTIFIER.test(tableName)) {
     throw new ConfigError(`tableName: expected an SQL identifier, got ${JSON.stringify(tableName)}`);
@@ -377,14 +385,9 @@ export async function createShardDatabases(
       throw new ConfigError(`prefix: ${JSON.stringify(database)} is not an SQL identifier (${rule})`);
     }
   }
-  const idsByShard = new Map<number, number[]>();
-  if (opts.seed ?? true) {
-    for (const { id, shard } of map.ids()) {
-      const ids = idsByShard.get(shard) ?? [];
-      ids.push(id);
-      idsByShard.set(shard, ids);
-    }
-  }
+  const seed =
+    opts.seed === undefined || opts.seed === true ? "all" : opts.seed === false ? "none" : opts.seed;
+  const plan = planSeed(map, seed);
   const connection = { host: server.host, port: server.port, user: server.user, password: server.password };
 
   const admin = new pg.Client({ ...connection, database: "postgres" });
@@ -400,21 +403,38 @@ export async function createShardDatabases(
   }
 
   const table = quoteIdentifier(tableName);
+  let loaded = 0;
   await Promise.all(
     databases.map(async ({ shard, database }) => {
       const client = new pg.Client({ ...connection, database });
       await client.connect();
       try {
-        await client.query(`CREATE TABLE ${table} (id INT PRIMARY KEY, name VARCHAR(255))`);
-        const ids = idsByShard.get(shard) ?? [];
-        if (ids.length > 0) {
-          const seed = `INSERT INTO ${table} (id, name) SELECT i, 'Test ' || i FROM unnest($1::int[]) AS i`;
-          await client.query(seed, [ids]);
-        }
+        await client.query(`CREATE TABLE ${table} (id INT NOT NULL, name VARCHAR(255))`);
+        await seedShard(client, table, plan, shard, (rows) => {
+          loaded += rows;
+          opts.onSeedProgress?.(loaded, plan.rows);
+        });
       } finally {
         await client.end();
       }
     }),
   );
-  return databases;
+  return databases.map((d) => ({ ...d, rows: plan.perShard.get(d.shard) ?? 0 }));
+}
+
+/** Loads one shard's part of the seed, chunk by chunk, and gathers statistics so the first queries plan well. */
+async function seedShard(
+  client: pg.Client,
+  table: string,
+  plan: SeedPlan,
+  shard: number,
+  loaded: (rows: number) => void,
+): Promise<void> {
+  const chunks = plan.chunks.filter((c) => c.shard === shard);
+  for (const chunk of chunks) {
+    await client.query(seedChunkSql(table, chunk, plan.step));
+    loaded(chunk.kTo - chunk.kFrom + 1);
+  }
+  await client.query(`ALTER TABLE ${table} ADD PRIMARY KEY (id)`);
+  if (chunks.length > 0) await client.query(`ANALYZE ${table}`);
 }

@@ -16,8 +16,9 @@ import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
-import { endpointUrl } from "./sam-endpoints.js";
 import { createShardRoles } from "./roles.js";
+import { endpointUrl } from "./sam-endpoints.js";
+import type { Seed } from "./seed.js";
 
 export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
 
@@ -44,6 +45,10 @@ export interface LocalRuntimeOptions {
   readonly dataApiPort?: (shard: number) => number;
   /** Address the Data API endpoints listen on (`DATA_API_HOST`, see local/sam-endpoints.ts). @default 127.0.0.1 */
   readonly dataApiHost?: string;
+  /** What the shards hold at start (`SEED`, see `local/seed.ts`); every id of the map by default. */
+  readonly seed?: Seed;
+  /** Called as the seed loads (rows loaded so far, rows in all), for a progress line on a terminal. */
+  readonly onSeedProgress?: (loaded: number, total: number) => void;
 }
 
 export interface LocalShard {
@@ -52,6 +57,8 @@ export interface LocalShard {
   readonly database: string;
   readonly resourceArn: string;
   readonly endpoint: DataApiEndpoint;
+  /** Rows the shard was seeded with. */
+  readonly rows: number;
 }
 
 export interface LocalRuntime {
@@ -86,6 +93,16 @@ function ensureLocalCredentials(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
+/** The databases' table (the app's TABLE_NAME, so both agree) and seed. */
+function seedOptions(prefix: string, opts: LocalRuntimeOptions): Parameters<typeof createShardDatabases>[2] {
+  return {
+    prefix,
+    ...(opts.env?.TABLE_NAME ? { tableName: opts.env.TABLE_NAME } : {}),
+    ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+    ...(opts.onSeedProgress ? { onSeedProgress: opts.onSeedProgress } : {}),
+  };
+}
+
 /**
  * Brings up the whole API on one machine: PostgreSQL with one freshly seeded database per shard, one local RDS Data
  * API endpoint per shard (each on its own port, so one can go down alone), and the app behind a local HTTP server,
@@ -111,7 +128,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       postgres = started;
     }
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
-    const databases = await createShardDatabases(postgres, map, { prefix });
+    const databases = await createShardDatabases(postgres, map, seedOptions(prefix, opts));
     // The role's timeouts follow the app's shard timeout; an invalid value is reported by the app's config below.
     const timeout = Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs);
     const roles = await createShardRoles(postgres, databases, {
@@ -120,8 +137,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     });
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
-        const database = databases.find((d) => d.shard === id)?.database;
-        if (!database) throw new Error(`no database was created for shard ${id}`);
+        const created = databases.find((d) => d.shard === id);
+        if (!created) throw new Error(`no database was created for shard ${id}`);
+        const { database, rows } = created;
         const arns = localArns(id);
         const start = (port: number) =>
           startDataApiEndpoint({
@@ -147,7 +165,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
           throw err;
         });
         cleanup.push(() => endpoint.stop());
-        return { id, ranges, database, resourceArn: arns.resourceArn, endpoint };
+        return { id, ranges, database, resourceArn: arns.resourceArn, endpoint, rows };
       }),
     );
     const env: Record<string, string> = {

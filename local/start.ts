@@ -1,47 +1,60 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { ConfigError } from "../functions/core/errors.js";
 import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
-import { formatFault, parseFaults } from "./faults.js";
+import { formatFault } from "./faults.js";
 import { FAULTS_PATH } from "./faults-route.js";
-import { startLocalRuntime } from "./runtime.js";
+import { stopOnSignals } from "./lifecycle.js";
+import { seedProgress } from "./progress.js";
+import { type LocalShard, startLocalRuntime } from "./runtime.js";
 import { dataApiHost, samDataApiPort } from "./sam-endpoints.js";
+import { readLocalSettings } from "./settings.js";
+
+function describeShard(s: LocalShard, idWidth: number): string {
+  const shown = s.ranges.slice(0, 3).map(([a, b]) => `${a}-${b}`);
+  const ranges =
+    s.ranges.length > 3 ? `${shown.join(", ")}, … (${s.ranges.length} ranges)` : shown.join(", ");
+  const fault = s.endpoint.fault ? `  FAULT: ${formatFault(s.endpoint.fault)}` : "";
+  const rows = `${s.rows.toLocaleString("en-US")} rows`;
+  return `  shard ${String(s.id).padEnd(idWidth)}  ${s.endpoint.url}  db ${s.database}  ${rows.padStart(15)}  ids ${ranges}${fault}`;
+}
 
 /**
- * `npm start`: the whole API on this machine. Environment: PORT (default 3000), SHARD_TIMEOUT_MS (default 2000),
- * SHARD_FAULTS (e.g. `2:hang,3:slow=300`), LOG_LEVEL (default INFO: one line per request), DATA_API_HOST (where
- * the Data API endpoints listen, default 127.0.0.1; see local/sam-endpoints.ts).
+ * `npm start`: the whole API on this machine. Every setting (PORT, SHARD_MAP, SEED, SHARD_FAULTS and the function's
+ * TABLE_NAME, SHARD_TIMEOUT_MS, DEADLINE_MARGIN_MS, SHARD_MAX_ATTEMPTS) is validated before anything starts;
+ * LOG_LEVEL (default INFO: one line per request) is read by Powertools.
  */
 async function main(): Promise<void> {
   const began = performance.now();
-  const port = process.env.PORT === undefined || process.env.PORT === "" ? 3000 : Number(process.env.PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(`PORT: expected a port number, got ${JSON.stringify(process.env.PORT)}`);
-  }
-  const timeout = process.env.SHARD_TIMEOUT_MS;
-  const faults = parseFaults(process.env.SHARD_FAULTS);
+  const settings = readLocalSettings(process.env);
+  // Where the Data API endpoints listen (local/sam-endpoints.ts): checked with the rest, before anything starts.
   const dataApiBind = dataApiHost(process.env.DATA_API_HOST);
+  const lifecycle = stopOnSignals({ log: (m) => console.log(`\n${m}`) });
   // Powertools reads LOG_LEVEL itself (default INFO: one line per request).
   const logger = new Logger({ serviceName: "sharded-data-api" });
+  const progress = seedProgress(settings.map, settings.seed, process.stderr);
   const runtime = await startLocalRuntime({
-    port,
-    faults,
+    port: settings.port,
+    faults: settings.faults,
     logger,
+    map: settings.map,
+    seed: settings.seed,
+    onSeedProgress: progress,
     // Fixed names and ports, so `events/env.json` points `sam local invoke` at this runtime.
     prefix: "local",
     dataApiPort: samDataApiPort,
     dataApiHost: dataApiBind,
-    ...(timeout ? { env: { SHARD_TIMEOUT_MS: timeout } } : {}),
+    env: settings.functionEnv,
   });
+  lifecycle.onStop(() => runtime.stop());
   const ms = Math.round(performance.now() - began);
+  const rows = runtime.shards.reduce((n, s) => n + s.rows, 0);
   const lines = [
     `Sharded data API listening on ${runtime.url} (ready in ${ms} ms)`,
     "",
-    "Shards (a PostgreSQL database behind a local RDS Data API endpoint each):",
-    ...runtime.shards.map((s) => {
-      const ranges = s.ranges.map(([a, b]) => `${a}-${b}`).join(", ");
-      const fault = s.endpoint.fault ? `  FAULT: ${formatFault(s.endpoint.fault)}` : "";
-      return `  shard ${s.id}  ids ${ranges.padEnd(14)} ${s.endpoint.url}  db ${s.database}${fault}`;
-    }),
+    `Shards${settings.customMap ? " (SHARD_MAP)" : ""}: a PostgreSQL database behind a local RDS Data API endpoint each, ${rows.toLocaleString("en-US")} rows in all:`,
+    ...runtime.shards.map((s) =>
+      describeShard(s, Math.max(...runtime.shards.map((x) => String(x.id).length))),
+    ),
     ...(dataApiBind === "127.0.0.1"
       ? []
       : [
@@ -50,9 +63,9 @@ async function main(): Promise<void> {
     "",
     ...(runtime.shards.every((s) => s.endpoint.port === samDataApiPort(s.id))
       ? []
-      : ["Note: a Data API port of 4101-4103 was taken, so events/env.json does not match this run.", ""]),
+      : ["Note: a Data API port 4100 + shard was taken, so events/env.json does not match this run.", ""]),
     ...localCredentialLines(),
-    `Shard timeout: ${timeout || 2000} ms`,
+    `Shard timeout: ${settings.shardTimeoutMs} ms; table ${settings.tableName}`,
     "Try:",
     `  curl -s ${runtime.url}/data`,
     `  curl -s '${runtime.url}/data?from=5&to=25&limit=10'`,
@@ -61,17 +74,6 @@ async function main(): Promise<void> {
     "Press Ctrl+C to stop.",
   ];
   console.log(lines.join("\n"));
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: stopping the API, the Data API endpoints and PostgreSQL...`);
-    await runtime.stop();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
 /** The credentials the local Data API endpoints verify SigV4 signatures with, for other clients (SAM, scripts). */

@@ -5,20 +5,21 @@
  * - closed loop: 8 concurrent clients back to back for 5 s on `GET /data` (60 rows from 3 shards): req/s and p99.
  *   Baseline: the same loop on `GET /health` (the local server and app without any shard call).
  * - open loop: 200 requests/s for 5 s on `GET /data`, latency from each request's scheduled start, three times; goal:
- *   the median of the three p99s <= 25 ms.
+ *   p99 <= 25 ms in every run (PASS only if all three meet it; `info` with the spread when some do).
  *
  * Everything local runs in this one process: API server, app, SDK clients, and the three Data API endpoints, with
  * PostgreSQL beside it, so this measures the whole local stack on this machine, not a Lambda.
  */
 import type { BenchContext } from "../lib/context.js";
 import { type OpenLoopResult, runLoadProcess } from "../lib/load-process.js";
-import type { ScenarioResult } from "../lib/report.js";
+import { overRuns, type ScenarioResult, spread } from "../lib/report.js";
 import { round, roundSummary, summarize } from "../lib/stats.js";
 
 const CONCURRENCY = 8;
 const DURATION_MS = 5000;
 const RATE = 200;
 const OPEN_RUNS = 3;
+const OPEN_P99_GOAL_MS = 25;
 
 export async function throughput({ runtime, log }: BenchContext): Promise<ScenarioResult> {
   const base = runtime.url;
@@ -102,12 +103,22 @@ export async function throughput({ runtime, log }: BenchContext): Promise<Scenar
       },
       {
         id: "throughput.open",
-        figure: `open loop ${RATE} req/s, GET /data: p99, median of ${OPEN_RUNS} runs of ${DURATION_MS / 1000} s`,
-        measured: `${round(o.p99, 1)} ms (p50 ${round(o.p50, 1)}, max ${round(o.max, 1)})`,
+        figure: `open loop ${RATE} req/s, GET /data: p99 of each of ${OPEN_RUNS} runs of ${DURATION_MS / 1000} s`,
+        measured: `${spread(
+          byP99.map(({ s }) => s.p99),
+          1,
+          " ms",
+        )}`,
         value: o.p99,
-        goal: "<= 25 ms",
-        pass: okOpen && o.p99 <= 25,
-        baseline: `runs' p99s ${p99s} ms; ${RATE / 2} req/s: p99 ${round(hs.p99, 1)} ms; dropped ${opens.reduce((n, r) => n + r.dropped, 0)}`,
+        goal: `<= ${OPEN_P99_GOAL_MS} ms in every run`,
+        // PASS only if every run meets the goal: a goal met in some runs and missed in others is reported as info.
+        ...(okOpen
+          ? overRuns(
+              byP99.map(({ s }) => s.p99),
+              (p99) => p99 <= OPEN_P99_GOAL_MS,
+            )
+          : { pass: false }),
+        baseline: `runs' p99s ${p99s} ms (middle run: p50 ${round(o.p50, 1)}, max ${round(o.max, 1)}); ${RATE / 2} req/s: p99 ${round(hs.p99, 1)} ms; dropped ${opens.reduce((n, r) => n + r.dropped, 0)}`,
       },
     ],
     details: {

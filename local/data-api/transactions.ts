@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
-import { badRequest, DataApiError, isPgDatabaseError } from "./errors.js";
+import { badRequest, DataApiError } from "./errors.js";
 import type { Login } from "./operations.js";
 import type { ConnectionPools } from "./pools.js";
 

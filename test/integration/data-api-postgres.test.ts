@@ -104,9 +104,9 @@ describe("createShardDatabases", () => {
   it("creates one database per shard holding exactly the shard's ids, named Test N", async () => {
     const databases = await createShardDatabases(postgres(), map, { prefix: "dapi_pg_seed" });
     expect(databases).toEqual([
-      { shard: 1, database: "dapi_pg_seed_shard1" },
-      { shard: 2, database: "dapi_pg_seed_shard2" },
-      { shard: 3, database: "dapi_pg_seed_shard3" },
+      { shard: 1, database: "dapi_pg_seed_shard1", rows: 20 },
+      { shard: 2, database: "dapi_pg_seed_shard2", rows: 20 },
+      { shard: 3, database: "dapi_pg_seed_shard3", rows: 20 },
     ]);
     for (const { shard, database } of databases) {
       const rows = await query<{ id: number; name: string }>(
