@@ -12,11 +12,16 @@ interface FaultyShard {
   readonly endpoint: Pick<DataApiEndpoint, "fault">;
 }
 
-function listing(shards: readonly FaultyShard[]) {
+/** The state of a shard's circuit breaker in the app (closed, open, half_open). */
+export type BreakerStateOf = (shard: number) => string;
+
+/** Each shard's injected fault, and what the app's circuit breaker has learnt of it so far. */
+function listing(shards: readonly FaultyShard[], breaker: BreakerStateOf) {
   return {
     faults: shards.map((s) => ({
       shard: s.id,
       fault: s.endpoint.fault ? formatFault(s.endpoint.fault) : null,
+      breaker: breaker(s.id),
     })),
   };
 }
@@ -46,7 +51,9 @@ function isCrossSite(req: IncomingMessage): boolean {
  * Local-only admin routes to change faults while the API runs, so a user can watch a shard fail live. They exist on
  * the local server only; the deployed API has no such path.
  *
- * - `GET /_local/faults`: every shard's fault.
+ * - `GET /_local/faults`: every shard's fault, and the state of its circuit breaker in the app (`closed`, `open`:
+ *   skipped until its cool-down ends, `half_open`: one read is probing it), so a user watches a hung shard being
+ *   detected, skipped and readmitted.
  * - `PUT /_local/faults/{shard}` with `{"fault": "hang" | "down" | "error" | "resuming" | "slow=300" | null}`.
  * - `DELETE /_local/faults/{shard}`, `DELETE /_local/faults`: back to healthy.
  *
@@ -56,7 +63,9 @@ function isCrossSite(req: IncomingMessage): boolean {
 export function faultsRoute(
   shards: readonly FaultyShard[],
   setFault: (shard: number, fault: Fault | undefined) => Promise<void>,
+  breakerState: BreakerStateOf = () => "closed",
 ): SideRoute {
+  const list = () => listing(shards, breakerState);
   return async (req, res, body) => {
     const path = splitTarget(req.url).path.replace(/\/$/, "");
     if (path !== FAULTS_PATH && !path.startsWith(`${FAULTS_PATH}/`)) return false;
@@ -74,10 +83,10 @@ export function faultsRoute(
       return send({ statusCode: 204, headers: { allow: "GET, PUT, POST, DELETE" } });
     const rest = path.slice(FAULTS_PATH.length + 1);
     if (rest === "") {
-      if (req.method === "GET") return send(json(200, listing(shards)));
+      if (req.method === "GET") return send(json(200, list()));
       if (req.method === "DELETE") {
         for (const s of shards) await setFault(s.id, undefined);
-        return send(json(200, listing(shards)));
+        return send(json(200, list()));
       }
       return send(errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${path}`));
     }
@@ -85,7 +94,7 @@ export function faultsRoute(
     if (!shard) return send(errorResponse(404, "unknown_shard", `no shard ${rest}`));
     if (req.method === "DELETE") {
       await setFault(shard.id, undefined);
-      return send(json(200, listing(shards)));
+      return send(json(200, list()));
     }
     if (req.method !== "PUT" && req.method !== "POST") {
       return send(errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${path}`));
@@ -105,6 +114,6 @@ export function faultsRoute(
       return send(errorResponse(400, "invalid_fault", `expected {"fault": "<mode>" | null}: ${message}`));
     }
     await setFault(shard.id, fault);
-    return send(json(200, listing(shards)));
+    return send(json(200, list()));
   };
 }

@@ -188,7 +188,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       ...opts.env,
     };
     const logger = opts.logger ?? new Logger({ serviceName: "sharded-data-api", logLevel: "WARN" });
-    const { app } = composeApp(env, {
+    const { app, table } = composeApp(env, {
       logger,
       credentials: LOCAL_CREDENTIALS,
       ...(opts.observe ? { observe: opts.observe } : {}),
@@ -202,7 +202,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       app,
       ...(opts.port === undefined ? {} : { port: opts.port }),
       ...(opts.host === undefined ? {} : { host: opts.host }),
-      sideRoute: faultsRoute(shards, setFault),
+      sideRoute: faultsRoute(shards, setFault, (shard) => table.breakerState(shard)),
     });
     cleanup.push(() => server.stop());
     return { url: server.url, shards, env, app, postgres, setFault, stop };

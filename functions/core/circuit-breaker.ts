@@ -119,7 +119,7 @@ export class ShardBreakers {
     }
     return {
       call: false,
-      retryAfterMs: Math.max(0, this.#settings.cooldownMs - waited),
+      retryAfterMs: Math.max(0, Math.ceil(this.#settings.cooldownMs - waited)),
       lastFailure: s.lastFailure,
     };
   }

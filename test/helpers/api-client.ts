@@ -129,3 +129,11 @@ export async function storedName(runtime: LocalRuntime, shard: number, id: numbe
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Environment for runtimes whose tests pin what ONE call to a failing shard reports (a `timeout`, an `error` and its
+ * name, a 503 outcome), case after case on the same shards: the circuit breaker, which after a few failures skips a
+ * shard instead of calling it, is off there. It is on by default, and `api-breaker.test.ts` and the reliability tests
+ * run it.
+ */
+export const BREAKER_OFF = { BREAKER_FAILURE_THRESHOLD: "0" } as const;

@@ -9,6 +9,7 @@ import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
 import {
   ALL_IDS,
   allRows,
+  BREAKER_OFF,
   del,
   expectError,
   get,
@@ -34,8 +35,13 @@ let defaults: LocalRuntime;
 
 beforeAll(async () => {
   [runtime, defaults] = await Promise.all([
-    startLocalRuntime({ postgres: inject("postgres"), prefix: "api_faults", shardTimeoutMs: TIMEOUT }),
-    startLocalRuntime({ postgres: inject("postgres"), prefix: "api_faults_default" }),
+    startLocalRuntime({
+      postgres: inject("postgres"),
+      prefix: "api_faults",
+      shardTimeoutMs: TIMEOUT,
+      env: BREAKER_OFF,
+    }),
+    startLocalRuntime({ postgres: inject("postgres"), prefix: "api_faults_default", env: BREAKER_OFF }),
   ]);
   // The bounds below are about a warm API: the first call of a client resolves credentials and opens connections,
   // which alone can take longer than the slack.

@@ -8,6 +8,7 @@ import {
   ALL_IDS,
   type Answer,
   allRows,
+  BREAKER_OFF,
   del,
   expectError,
   get,
@@ -28,6 +29,7 @@ beforeAll(async () => {
     postgres: inject("postgres"),
     prefix: "api_reads",
     shardTimeoutMs: 1000,
+    env: BREAKER_OFF,
   });
   url = runtime.url;
 });

@@ -9,6 +9,7 @@ import { createRoutes, MAX_BODY_BYTES } from "../../functions/http/routes.js";
 import { ROUTES } from "../../infra/constructs/api.js";
 import type { Fault } from "../../local/faults.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
+import { BREAKER_OFF } from "../helpers/api-client.js";
 import {
   ContractSchemas,
   collectRefs,
@@ -33,7 +34,12 @@ const JSON_TYPE = { "content-type": "application/json" };
 let runtime: LocalRuntime;
 
 beforeAll(async () => {
-  runtime = await startLocalRuntime({ postgres: inject("postgres"), prefix: "openapi", shardTimeoutMs: 300 });
+  runtime = await startLocalRuntime({
+    postgres: inject("postgres"),
+    prefix: "openapi",
+    shardTimeoutMs: 300,
+    env: BREAKER_OFF,
+  });
 });
 
 afterEach(async () => {
