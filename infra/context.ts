@@ -32,6 +32,9 @@ export interface DeploySettings {
   readonly shardTimeoutMs: number;
   readonly deadlineMarginMs: number;
   readonly shardMaxAttempts: number;
+  /** The per-shard circuit breaker (functions/core/circuit-breaker.ts): failures that open it (0: off), cool-down. */
+  readonly breakerFailureThreshold: number;
+  readonly breakerCooldownMs: number;
   readonly functionTimeoutSeconds: number;
   readonly functionMemoryMb: number;
   readonly throttleRateLimit: number;
@@ -56,6 +59,8 @@ export const CONTEXT_KEYS = [
   "shardTimeoutMs",
   "deadlineMarginMs",
   "shardMaxAttempts",
+  "breakerFailureThreshold",
+  "breakerCooldownMs",
   "functionTimeoutSeconds",
   "functionMemoryMb",
   "throttleRateLimit",
@@ -187,6 +192,8 @@ export function readSettings(node: Node): DeploySettings {
     shardTimeoutMs,
     deadlineMarginMs,
     shardMaxAttempts: num(raw, "shardMaxAttempts", DEFAULTS.maxAttempts, 1, 5),
+    breakerFailureThreshold: num(raw, "breakerFailureThreshold", DEFAULTS.breakerFailureThreshold, 0, 100),
+    breakerCooldownMs: num(raw, "breakerCooldownMs", DEFAULTS.breakerCooldownMs, 100, 600_000),
     functionTimeoutSeconds,
     functionMemoryMb: num(raw, "functionMemoryMb", 512, 128, 10_240),
     throttleRateLimit: num(raw, "throttleRateLimit", 50, 1, 10_000),

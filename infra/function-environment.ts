@@ -42,6 +42,8 @@ export function functionEnvironment(settings: DeploySettings, shardsJson: string
     SHARD_TIMEOUT_MS: String(settings.shardTimeoutMs),
     DEADLINE_MARGIN_MS: String(settings.deadlineMarginMs),
     SHARD_MAX_ATTEMPTS: String(settings.shardMaxAttempts),
+    BREAKER_FAILURE_THRESHOLD: String(settings.breakerFailureThreshold),
+    BREAKER_COOLDOWN_MS: String(settings.breakerCooldownMs),
     POWERTOOLS_SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
     LOG_LEVEL: settings.logLevel,

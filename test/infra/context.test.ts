@@ -21,6 +21,8 @@ describe("deploy settings from CDK context", () => {
       shardTimeoutMs: 2000,
       deadlineMarginMs: 250,
       shardMaxAttempts: 2,
+      breakerFailureThreshold: 3,
+      breakerCooldownMs: 5000,
       functionTimeoutSeconds: 10,
       functionMemoryMb: 512,
       throttleRateLimit: 50,

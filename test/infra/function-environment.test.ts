@@ -53,6 +53,7 @@ describe("the function environment", () => {
       shardTimeoutMs: 2000,
       deadlineMarginMs: 250,
       maxAttempts: 2,
+      breaker: { failureThreshold: 3, cooldownMs: 5000 },
     });
   });
 
