@@ -58,16 +58,17 @@ describe("retained clusters (removalPolicy=retain)", () => {
   const policies = (type: string) =>
     Object.values(template.findResources(type)).map((r) => [r.DeletionPolicy, r.UpdateReplacePolicy]);
 
-  it("keeps every cluster with its writer, master secret, subnet group and security group", () => {
-    for (const type of [
-      "AWS::RDS::DBCluster",
-      "AWS::RDS::DBInstance",
-      "AWS::SecretsManager::Secret",
-      "AWS::SecretsManager::SecretTargetAttachment",
-      "AWS::RDS::DBSubnetGroup",
-      "AWS::EC2::SecurityGroup",
-    ]) {
-      expect(policies(type), type).toHaveLength(3);
+  it("keeps every cluster with its writer, both secrets, subnet group and security group", () => {
+    for (const [type, count] of [
+      ["AWS::RDS::DBCluster", 3],
+      ["AWS::RDS::DBInstance", 3],
+      // Per shard the master secret and the function role's secret: a kept cluster keeps both passwords.
+      ["AWS::SecretsManager::Secret", 6],
+      ["AWS::SecretsManager::SecretTargetAttachment", 3],
+      ["AWS::RDS::DBSubnetGroup", 3],
+      ["AWS::EC2::SecurityGroup", 3],
+    ] as const) {
+      expect(policies(type), type).toHaveLength(count);
       for (const p of policies(type)) expect(p, type).toEqual(["Retain", "Retain"]);
     }
   });
