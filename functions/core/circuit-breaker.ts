@@ -28,6 +28,15 @@ export interface BreakerSettings {
   readonly failureThreshold: number;
   /** How long an open breaker skips its shard before one request may probe it. */
   readonly cooldownMs: number;
+  /**
+   * How long the shard must have given no answer at all before failures may open its breaker (the function uses
+   * the shard timeout). A shard that flaps between answering and hanging keeps answering some calls: their answers
+   * arrive between the timeouts of the others, but the timeouts of calls sent during one bad moment all fire
+   * together, one after another, and would count as consecutive. Asking for silence as well keeps a shard that
+   * still answers from ever being skipped; a shard that really hangs has been silent for a whole timeout by the time
+   * its first calls time out, so it opens as soon as the count is reached.
+   */
+  readonly quietMs: number;
 }
 
 export type BreakerState = "closed" | "open" | "half_open";
@@ -53,14 +62,17 @@ interface ShardState {
   failures: number;
   openedAt: number;
   lastFailure: string;
+  /** When the shard last answered anything (a success or a statement's own error). */
+  answeredAt: number;
 }
 
 /**
  * One circuit breaker per shard, kept in the process (each Lambda execution environment learns on its own; there is
  * no shared state to call, which would be one more thing that can hang).
  *
- * - closed: every call goes through; `failureThreshold` consecutive unavailability failures open it. Any answer from
- *   the shard resets the count, so one slow request or one failed statement never opens it.
+ * - closed: every call goes through; `failureThreshold` consecutive unavailability failures open it, once the shard
+ *   has also given no answer for `quietMs`. Any answer from the shard resets the count, so one slow request or one
+ *   failed statement never opens it.
  * - open: calls are not made (the caller reports the shard `unavailable` at once) until `cooldownMs` has passed.
  * - half-open: the first read after the cool-down is admitted as the probe, with the normal timeout; meanwhile other
  *   calls still skip the shard. Its success closes the breaker, its failure reopens it for another cool-down.
@@ -87,7 +99,13 @@ export class ShardBreakers {
   #of(shard: number): ShardState {
     let s = this.#shards.get(shard);
     if (!s) {
-      s = { state: "closed", failures: 0, openedAt: 0, lastFailure: "" };
+      s = {
+        state: "closed",
+        failures: 0,
+        openedAt: 0,
+        lastFailure: "",
+        answeredAt: Number.NEGATIVE_INFINITY,
+      };
       this.#shards.set(shard, s);
     }
     return s;
@@ -131,12 +149,15 @@ export class ShardBreakers {
     // A statement's own error is an answer too: the shard is up.
     if (result.ok || !meansUnavailable(result.failure)) {
       s.failures = 0;
+      s.answeredAt = this.#now();
       this.#move(shard, s, "closed");
       return;
     }
     s.lastFailure = result.failure;
     s.failures++;
-    if (s.state === "half_open" || (s.state === "closed" && s.failures >= this.#settings.failureThreshold)) {
+    const silent = this.#now() - s.answeredAt >= this.#settings.quietMs;
+    const tripped = s.state === "closed" && s.failures >= this.#settings.failureThreshold && silent;
+    if (s.state === "half_open" || tripped) {
       s.openedAt = this.#now();
       this.#move(shard, s, "open", result.failure);
     }

@@ -22,7 +22,7 @@ export interface AppConfig {
   /** SDK attempts per shard call; every attempt shares the one per-call deadline. */
   readonly maxAttempts: number;
   /** Per-shard circuit breaker: consecutive unavailability failures that open it (0: off) and its cool-down. */
-  readonly breaker: BreakerSettings;
+  readonly breaker: Omit<BreakerSettings, "quietMs">;
   readonly region: string;
 }
 

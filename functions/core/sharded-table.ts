@@ -129,7 +129,7 @@ export class ShardedTable {
     this.#timings = writeTimings(deps.config.shardTimeoutMs);
     this.#wallClock = deps.wallClock ?? Date.now;
     this.#breakers = new ShardBreakers(
-      deps.config.breaker,
+      { ...deps.config.breaker, quietMs: deps.config.shardTimeoutMs },
       deps.now ?? performance.now.bind(performance),
       deps.onBreakerChange,
     );

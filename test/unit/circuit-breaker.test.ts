@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { type BreakerChange, meansUnavailable, ShardBreakers } from "../../functions/core/circuit-breaker.js";
 
 /** Breakers on a clock the test moves by hand. */
-function breakers(failureThreshold = 3, cooldownMs = 5000) {
+function breakers(failureThreshold = 3, cooldownMs = 5000, quietMs = 2000) {
   let now = 0;
   const changes: BreakerChange[] = [];
   const b = new ShardBreakers(
-    { failureThreshold, cooldownMs },
+    { failureThreshold, cooldownMs, quietMs },
     () => now,
     (c) => changes.push(c),
   );
@@ -75,6 +75,25 @@ describe("a shard's circuit breaker", () => {
       b.record(1, ok);
     }
     expect(b.state(1)).toBe("closed");
+  });
+
+  it("is not opened while the shard answered within the quiet window: a flapping shard still answers", () => {
+    const { b, advance } = breakers(3, 5000, 2000);
+    b.record(1, ok);
+    advance(1500);
+    for (let i = 0; i < 10; i++) b.record(1, fail());
+    expect(b.state(1)).toBe("closed");
+    advance(500);
+    b.record(1, fail());
+    expect(b.state(1)).toBe("open");
+  });
+
+  it("opens at the threshold when the shard has been silent for the quiet window", () => {
+    const { b, advance } = breakers(3, 5000, 2000);
+    b.record(1, ok);
+    advance(2000); // the hung calls time out a whole timeout after the last answer
+    openShard(b, 1, 3);
+    expect(b.state(1)).toBe("open");
   });
 
   it("is not opened by a statement's own errors: the shard answered them", () => {
