@@ -16,6 +16,8 @@ export const FUNCTION_SETTINGS = [
   "SHARD_TIMEOUT_MS",
   "DEADLINE_MARGIN_MS",
   "SHARD_MAX_ATTEMPTS",
+  "BREAKER_FAILURE_THRESHOLD",
+  "BREAKER_COOLDOWN_MS",
 ] as const;
 
 export interface LocalSettings {

@@ -122,6 +122,7 @@ export async function openLoop(opts: {
   durationMs: number;
   maxInFlight: number;
   next: (i: number) => RequestSpec;
+  check?: (result: HttpResult, spec: RequestSpec) => void;
   timeoutMs?: number;
 }): Promise<LoopResult & { dropped: number; lateStartP99Ms: number }> {
   const latencies: number[] = [];
@@ -152,6 +153,7 @@ export async function openLoop(opts: {
             .then((r) => {
               latencies.push(performance.now() - due);
               tally(statuses, r.status);
+              opts.check?.(r, spec);
             })
             .catch(() => {
               errors++;
