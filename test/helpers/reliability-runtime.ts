@@ -18,10 +18,17 @@ export const SHARD_IDS = MAP.shards.map((s) => s.id);
 export const SEED = new Map<number, string>([...MAP.ids()].map(({ id }) => [id, `Test ${id}`]));
 export const idsOf = (shard: number) => [...MAP.ids()].filter((x) => x.shard === shard).map((x) => x.id);
 
-/** A runtime on the suite's PostgreSQL (`inject("postgres")`) with its own databases and a quiet logger. */
+/**
+ * A runtime on the suite's PostgreSQL (`inject("postgres")`) with its own databases and a quiet logger; `env` is extra
+ * function environment (the circuit breaker's settings).
+ */
 export function startRuntime(
   prefix: string,
-  opts: { shardTimeoutMs?: number; faults?: ReadonlyMap<number, Fault> } = {},
+  opts: {
+    shardTimeoutMs?: number;
+    faults?: ReadonlyMap<number, Fault>;
+    env?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<LocalRuntime> {
   return startLocalRuntime({
     postgres: inject("postgres"),
@@ -33,6 +40,35 @@ export function startRuntime(
 
 export async function healAll(runtime: LocalRuntime): Promise<void> {
   for (const id of SHARD_IDS) await runtime.setFault(id, undefined);
+}
+
+export type BreakerState = "closed" | "open" | "half_open";
+
+/** Each shard's circuit breaker state in the app, as `GET /_local/faults` lists it. */
+export async function breakerStates(
+  client: ReturnType<typeof httpClient>,
+): Promise<Map<number, BreakerState>> {
+  const answer = await client.call("GET", "/_local/faults");
+  if (answer.status !== 200)
+    throw new Error(`GET /_local/faults: ${answer.status} ${answer.raw.slice(0, 300)}`);
+  return new Map(
+    (answer.body.faults as { shard: number; breaker: BreakerState }[]).map((f) => [f.shard, f.breaker]),
+  );
+}
+
+/**
+ * Once the shards are healed, reads until every breaker is closed again: a shard whose breaker is open is skipped
+ * until its cool-down ends, then the next read probes it and closes it. False if that takes longer than `boundMs`.
+ */
+export async function readmitAll(client: ReturnType<typeof httpClient>, boundMs: number): Promise<boolean> {
+  const deadline = performance.now() + boundMs;
+  for (;;) {
+    const states = await breakerStates(client);
+    if ([...states.values()].every((s) => s === "closed")) return true;
+    if (performance.now() > deadline) return false;
+    await client.call("GET", "/data?limit=1000");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 export interface Answer {
