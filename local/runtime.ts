@@ -72,8 +72,6 @@ function ensureLocalCredentials(): void {
   process.env.AWS_ACCESS_KEY_ID ??= "local";
   process.env.AWS_SECRET_ACCESS_KEY ??= "local";
   process.env.AWS_REGION ??= "us-east-1";
-  // Locally Node 20 is fine; the deployed function runs on Node 22+, where the SDK does not warn.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
 /**
