@@ -66,6 +66,6 @@ describe("the bench's load process", () => {
     };
     const failure = runLoadProcess(job as unknown as Parameters<typeof runLoadProcess>[0]);
     await expect(failure).rejects.toBeInstanceOf(LoadProcessError);
-    await expect(failure).rejects.toThrow(/exit code 1\) without sending a result[^]*TypeError: .*null/);
+    await expect(failure).rejects.toThrow(/exit code 1\) without sending a result[\s\S]*TypeError: .*null/);
   }, 30_000);
 });
