@@ -4,8 +4,7 @@ const STRESS = ["test/reliability/postgres-faults.test.ts", "test/reliability/la
 
 export default defineConfig({
   test: {
-    // The SDK warns that Node 20 loses support in 2027; the function runs on Node 22+, so the local noise is muted.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true", POWERTOOLS_METRICS_DISABLED: "true" },
+    env: { POWERTOOLS_METRICS_DISABLED: "true" },
     coverage: {
       provider: "v8",
       include: ["functions/**/*.ts"],

@@ -4,7 +4,18 @@
  * it, sends the result back and exits.
  */
 import { closedLoop, keepAliveAgent, openLoop, type RequestSpec } from "./lib/http.js";
-import type { LoadJob } from "./lib/load-process.js";
+import type { LoadJob, LoadReply } from "./lib/load-process.js";
+
+/**
+ * Resolves once the reply has been handed to the IPC channel. Disconnecting before then could drop it (a closed
+ * loop's latencies make a message of several hundred kilobytes), which is how the parent once lost a result.
+ */
+function reply(message: LoadReply): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send) resolve();
+    else process.send(message, undefined, {}, () => resolve());
+  });
+}
 
 // The bench stopped (Ctrl+C, SIGTERM) or died: stop loading its server at once, and never send to a closed channel.
 process.once("disconnect", () => process.exit(0));
@@ -13,6 +24,7 @@ process.once("message", async (job: LoadJob) => {
   const agent = keepAliveAgent(job.kind === "closed" ? job.concurrency : job.maxInFlight);
   const specs: RequestSpec[] = job.paths.map((path) => ({ path }));
   const next = (i: number) => specs[i % specs.length] as RequestSpec;
+  let message: LoadReply;
   try {
     // A short warm-up opens the keep-alive sockets, so the measured loop does not pay for connecting.
     const warm = await closedLoop({
@@ -27,11 +39,12 @@ process.once("message", async (job: LoadJob) => {
       job.kind === "closed"
         ? await closedLoop({ ...job, agent, next })
         : await openLoop({ ...job, agent, next });
-    process.send?.({ ok: true, result: { ...result, warmup: warm.sent } });
+    message = { ok: true, result: { ...result, warmup: warm.sent } };
   } catch (error) {
-    process.send?.({ ok: false, error: String(error) });
-  } finally {
-    agent.destroy();
-    process.disconnect?.();
+    message = { ok: false, error: (error as Error)?.stack ?? String(error) };
   }
+  agent.destroy();
+  await reply(message);
+  // With the channel closed nothing keeps this process alive: it exits on its own, after the reply left.
+  process.disconnect?.();
 });

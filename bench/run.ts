@@ -30,9 +30,6 @@ import { scale } from "./scenarios/scale.js";
 import { throughput } from "./scenarios/throughput.js";
 import { TIMEOUT_MS, timeout } from "./scenarios/timeout.js";
 
-// The SDK warns that Node 20 loses support in 2027; the function runs on Node 22+, and the warning is noise here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-
 const RESULTS = fileURLToPath(new URL("./results/latest.json", import.meta.url));
 /** The whole bench must finish in under 3 minutes; past this, it stops and reports what it has. */
 const HARD_LIMIT_MS = 170_000;

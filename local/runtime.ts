@@ -89,8 +89,6 @@ export const localArns = (shard: number) => ({
  */
 function ensureLocalCredentials(): void {
   process.env.AWS_REGION ??= "us-east-1";
-  // Locally Node 20 is fine; the deployed function runs on Node 22+, where the SDK does not warn.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
 /** The databases' table (the app's TABLE_NAME, so both agree) and seed. */

@@ -126,7 +126,6 @@ export async function bundleFigures({ log }: { log: (m: string) => void }): Prom
     const env = {
       PATH: process.env.PATH,
       AWS_REGION: "us-east-1",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       SHARDS: JSON.stringify(shards),
       POWERTOOLS_LOG_LEVEL: "ERROR",
     };

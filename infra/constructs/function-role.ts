@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { CustomResource, Duration, RemovalPolicy } from "aws-cdk-lib";
+import { CustomResource, RemovalPolicy } from "aws-cdk-lib";
 import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
 import { Architecture } from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
@@ -7,6 +7,7 @@ import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct, type IDependable } from "constructs";
 import type { FunctionRoleProperties } from "../handlers/function-role.js";
 import { NODE_RUNTIME, REPO_ROOT } from "./api-function.js";
+import { SCHEMA_HANDLER_TIMEOUT, SCHEMA_SERVICE_TIMEOUT } from "./schema.js";
 import type { ShardCluster } from "./shard-cluster.js";
 
 export const FUNCTION_ROLE_RESOURCE_TYPE = "Custom::FunctionDatabaseRole";
@@ -52,8 +53,8 @@ export class FunctionDatabaseRoles extends Construct {
       runtime: NODE_RUNTIME,
       architecture: Architecture.ARM_64,
       memorySize: 256,
-      // Long enough to wait out a resuming cluster (about 15 s) several times.
-      timeout: Duration.minutes(2),
+      // As the schema step's: its retry budget (8 minutes) plus time to report.
+      timeout: SCHEMA_HANDLER_TIMEOUT,
       role: this.role,
       logGroup: logs,
       description: "Creates the API function's least-privilege database role on a shard",
@@ -92,6 +93,7 @@ export class FunctionDatabaseRoles extends Construct {
       serviceToken: this.handler.functionArn,
       resourceType: FUNCTION_ROLE_RESOURCE_TYPE,
       properties: { ...properties },
+      serviceTimeout: SCHEMA_SERVICE_TIMEOUT,
     });
     resource.node.addDependency(after, shard, this.role);
     return resource;

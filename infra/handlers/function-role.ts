@@ -8,10 +8,11 @@
  * framework function, with its managed policy and wildcard grants, is needed. Deleting the resource leaves the role:
  * the data it may reach outlives the stack under `retain`/`snapshot`, and a role is harmless without its secret.
  */
-import { DatabaseResumingException, ExecuteStatementCommand, RDSDataClient } from "@aws-sdk/client-rds-data";
+import { RDSDataClient } from "@aws-sdk/client-rds-data";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { CloudFormationCustomResourceEvent } from "aws-lambda";
+import type { CloudFormationCustomResourceEvent, Context } from "aws-lambda";
 import { functionRoleSql, scramVerifier } from "../role-sql.js";
+import { executeWithRetry, RETRY_BUDGET_MS } from "./schema-statement.js";
 
 export interface FunctionRoleProperties {
   readonly ClusterArn: string;
@@ -25,20 +26,10 @@ export interface FunctionRoleProperties {
 const rds = new RDSDataClient({});
 const secrets = new SecretsManagerClient({});
 
-/** A paused Serverless v2 cluster takes about 15 s to resume; wait up to a minute for it. */
-async function executeWhenAwake(command: ExecuteStatementCommand): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await rds.send(command);
-      return;
-    } catch (error) {
-      if (!(error instanceof DatabaseResumingException) || attempt >= 12) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 5_000));
-    }
-  }
-}
+/** Kept free of the Lambda's remaining time to report a failure before Lambda ends the invocation. */
+const REPORT_MARGIN_MS = 20_000;
 
-async function apply(props: FunctionRoleProperties): Promise<void> {
+async function apply(props: FunctionRoleProperties, remainingMs: number): Promise<void> {
   const secret = await secrets.send(new GetSecretValueCommand({ SecretId: props.FunctionSecretArn }));
   const { username, password } = JSON.parse(secret.SecretString ?? "{}") as {
     username?: string;
@@ -51,13 +42,20 @@ async function apply(props: FunctionRoleProperties): Promise<void> {
     table: props.TableName,
     shardTimeoutMs: Number(props.ShardTimeoutMs),
   });
-  await executeWhenAwake(
-    new ExecuteStatementCommand({
-      resourceArn: props.ClusterArn,
-      secretArn: props.MasterSecretArn,
-      database: props.Database,
-      sql,
-    }),
+  // The schema step's retries: a paused cluster waking up (for as long as the schema handler waits), a writer not yet
+  // available, and IAM still spreading this handler's new policy.
+  const deadline = Date.now() + Math.min(RETRY_BUDGET_MS, remainingMs - REPORT_MARGIN_MS);
+  await executeWithRetry(
+    { ResourceArn: props.ClusterArn, SecretArn: props.MasterSecretArn, Database: props.Database, Sql: sql },
+    {
+      client: rds,
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      now: Date.now,
+      // Never the SQL: it holds the password's verifier.
+      log: (message, detail) =>
+        console.log(JSON.stringify({ message, name: detail?.name, attempt: detail?.attempt })),
+    },
+    deadline,
   );
 }
 
@@ -84,10 +82,16 @@ async function respond(
   await fetch(event.ResponseURL, { method: "PUT", body, headers: { "content-type": "" } });
 }
 
-export async function handler(event: CloudFormationCustomResourceEvent): Promise<void> {
+export async function handler(
+  event: CloudFormationCustomResourceEvent,
+  context: Pick<Context, "getRemainingTimeInMillis">,
+): Promise<void> {
   try {
     if (event.RequestType !== "Delete") {
-      await apply(event.ResourceProperties as unknown as FunctionRoleProperties);
+      await apply(
+        event.ResourceProperties as unknown as FunctionRoleProperties,
+        context.getRemainingTimeInMillis(),
+      );
     }
     await respond(event, "SUCCESS", "ok");
   } catch (error) {

@@ -50,8 +50,8 @@ function errorName(err: unknown): string {
 
 /** Runs the statement, retrying the errors that waiting cures until `deadline` (epoch ms). */
 export async function executeWithRetry(
-  props: StatementProperties,
-  deps: HandlerDeps,
+  props: Omit<StatementProperties, "PhysicalId">,
+  deps: Pick<HandlerDeps, "client" | "sleep" | "now" | "log">,
   deadline: number,
 ): Promise<{ numberOfRecordsUpdated: number; attempts: number }> {
   for (let attempt = 1; ; attempt++) {

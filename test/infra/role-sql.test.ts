@@ -82,6 +82,9 @@ describe("the function-role custom resource handler", () => {
       },
     }) as unknown as CloudFormationCustomResourceEvent;
 
+  /** The Lambda context's remaining time: the role handler's timeout. */
+  const LAMBDA = { getRemainingTimeInMillis: () => 600_000 };
+
   function captureResponses() {
     const sent: { url: string; body: Record<string, unknown> }[] = [];
     vi.stubGlobal("fetch", async (url: string, init: { body: string }) => {
@@ -97,7 +100,7 @@ describe("the function-role custom resource handler", () => {
       .on(GetSecretValueCommand)
       .resolves({ SecretString: '{"username":"sharded_api","password":"p4ss-w0rd"}' });
     rds.on(ExecuteStatementCommand).resolves({});
-    await handler(event("Create"));
+    await handler(event("Create"), LAMBDA);
     const input = rds.commandCalls(ExecuteStatementCommand)[0]?.args[0].input;
     expect(input).toMatchObject({
       resourceArn: "arn:aws:rds:us-east-1:123456789012:cluster:c1",
@@ -123,9 +126,9 @@ describe("the function-role custom resource handler", () => {
   it("reports a failure to CloudFormation instead of hanging the deploy, and leaves the role alone on delete", async () => {
     const sent = captureResponses();
     secrets.on(GetSecretValueCommand).rejects(new Error("AccessDenied"));
-    await handler(event("Update"));
+    await handler(event("Update"), LAMBDA);
     expect(sent[0]?.body).toMatchObject({ Status: "FAILED", Reason: "Error: AccessDenied" });
-    await handler(event("Delete"));
+    await handler(event("Delete"), LAMBDA);
     expect(sent[1]?.body).toMatchObject({ Status: "SUCCESS" });
     expect(rds.commandCalls(ExecuteStatementCommand)).toHaveLength(0);
   });

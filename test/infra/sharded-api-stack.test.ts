@@ -129,6 +129,8 @@ describe("the shards", () => {
         Database: shard.databaseName,
         TableName: "data_1",
         ShardTimeoutMs: "2000",
+        // CloudFormation stops waiting after 11 minutes, as for the schema statements (the handler retries for 8).
+        ServiceTimeout: "660",
       })),
     );
     for (const role of Object.values(roles)) {
