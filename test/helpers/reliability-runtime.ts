@@ -150,9 +150,22 @@ export function httpClient(base: string, maxSockets: number) {
   return { agent, call, json, close: () => agent.destroy() };
 }
 
-/** Every row of the table through the API (one page: the seed has 60 rows), as `id -> name`. */
+/**
+ * Every row of the table through the API (one page: the seed has 60 rows), as `id -> name`. Taken once the shards are
+ * healed: a shard whose circuit breaker is still open is skipped (`unavailable`, `circuit_open`) until its cool-down
+ * ends, so the read is repeated once that has passed (the read then probes the shard and readmits it).
+ */
 export async function snapshot(client: ReturnType<typeof httpClient>): Promise<Map<number, string | null>> {
-  const answer = await client.call("GET", "/data?limit=1000");
+  let answer = await client.call("GET", "/data?limit=1000");
+  for (let retry = 0; retry < 3 && answer.status === 200; retry++) {
+    const skipped = (answer.body.shards as { reason?: string; retryAfterMs?: number }[]).filter(
+      (s) => s.reason === "circuit_open",
+    );
+    if (skipped.length === 0) break;
+    const wait = Math.max(...skipped.map((s) => s.retryAfterMs ?? 0));
+    await new Promise((resolve) => setTimeout(resolve, wait + 20));
+    answer = await client.call("GET", "/data?limit=1000");
+  }
   if (answer.status !== 200 || answer.body.partial || answer.body.next !== null) {
     throw new Error(`snapshot read failed: ${answer.status} ${answer.raw.slice(0, 300)}`);
   }
