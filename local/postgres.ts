@@ -10,8 +10,9 @@
  *
  * No server outlives its Node process:
  * - `stop()` stops the server and deletes its directory (a fresh one under `os.tmpdir()` per server).
- * - SIGINT / SIGTERM / SIGHUP (handlers registered once per process): every live server is told to shut down at
- *   once; when no other handler wants the signal, it is re-raised so the process still dies of it.
+ * - SIGINT / SIGTERM / SIGHUP (handlers registered once per process): when no other handler wants the signal, every
+ *   live server is told to shut down at once and the signal is re-raised so the process still dies of it; when
+ *   another handler owns it (the local runtime's lifecycle), that handler stops the servers in order.
  * - `process.exit()` and uncaught exceptions: an `exit` handler (registered once) tells every live server to shut
  *   down, synchronously, which is all an `exit` handler can do.
  * - SIGKILL, or any death the process cannot see: each server has a detached watchdog shell that polls the Node
@@ -66,10 +67,13 @@ function registerHandlersOnce(): void {
   process.on("exit", signalPostmasters);
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     const handler = () => {
-      signalPostmasters();
       process.removeListener(signal, handler);
-      // Alone, we must not swallow the signal: re-raise it for its default action (the process dies).
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      // Another handler owns the signal (the local runtime's lifecycle stops the API and the Data API endpoints
+      // first and PostgreSQL last): shutting the servers down here, under their open connections, would race it.
+      if (process.listenerCount(signal) > 0) return;
+      // Alone, we must not swallow the signal: stop the servers and re-raise it for its default action.
+      signalPostmasters();
+      process.kill(process.pid, signal);
     };
     process.on(signal, handler);
   }
