@@ -18,6 +18,11 @@ const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 const PARENT_POLL_MS = 500;
 /** Exit codes as a shell reports death by these signals (128 + number), used when a second signal forces the exit. */
 const FORCED_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+/**
+ * A second signal this soon after the first is the same request arriving twice, not a user insisting: Ctrl+C sends
+ * SIGINT to the whole process group, and npm, in that group too, forwards its own copy to this process.
+ */
+const ECHO_MS = 2000;
 
 export interface Lifecycle {
   /** What to run on a stop; before it is set, a signal exits at once (the postgres module's handlers clean up). */
@@ -42,12 +47,16 @@ export function stopOnSignals(
     resolveStopped = resolve;
   });
 
+  let firstAt = 0;
   const begin = (reason: StopReason) => {
     if (stopping) {
-      if (reason !== "parent exited") process.exit(FORCED_EXIT[reason as keyof typeof FORCED_EXIT] ?? 1);
+      const echo = performance.now() - firstAt < ECHO_MS;
+      if (reason !== "parent exited" && !echo)
+        process.exit(FORCED_EXIT[reason as keyof typeof FORCED_EXIT] ?? 1);
       return;
     }
     stopping = true;
+    firstAt = performance.now();
     resolveStopped(reason);
     if (!stop) process.exit(FORCED_EXIT[reason as keyof typeof FORCED_EXIT] ?? 1);
     opts.log?.(`${reason}: stopping the API, the Data API endpoints and PostgreSQL...`);

@@ -339,10 +339,11 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
         },
         stop() {
           stopping ??= (async () => {
-            watchdog.kill("SIGKILL");
             await stopPostmaster(postmaster);
             livePostmasters.delete(postmaster);
             await rm(dir, { recursive: true, force: true });
+            // Last: should this process die half-way through the stop, the watchdog still removes the directory.
+            watchdog.kill("SIGKILL");
           })();
           return stopping;
         },
