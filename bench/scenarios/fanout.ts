@@ -7,6 +7,7 @@ import { loadConfig } from "../../functions/core/config.js";
 import { createShardClients, execute } from "../../functions/core/data-api.js";
 import { MAX_ID, MIN_ID } from "../../functions/core/shard-map.js";
 import { selectRange } from "../../functions/core/sql.js";
+import { LOCAL_CREDENTIALS } from "../../local/data-api/sigv4.js";
 import { type BenchContext, healAll, type ListBody } from "../lib/context.js";
 import { send } from "../lib/http.js";
 import type { ScenarioResult } from "../lib/report.js";
@@ -37,7 +38,8 @@ export async function fanout({ runtime, agent, log }: BenchContext): Promise<Sce
 
     // The baseline: the same client factory and config as the app, one shard after the other.
     const config = loadConfig(runtime.env);
-    const clients = createShardClients(config);
+    // Signed with the local credentials, as the runtime hands them to the app (never the environment's).
+    const clients = createShardClients(config, LOCAL_CREDENTIALS);
     const sequential: number[] = [];
     try {
       const readAll = async () => {
