@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RequestSummary } from "../../functions/app.js";
-import { createMetricsObserver, METRIC } from "../../functions/observability/metrics.js";
+import {
+  createBreakerMetrics,
+  createMetricsObserver,
+  METRIC,
+} from "../../functions/observability/metrics.js";
 
 interface EmfLine {
   _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };
@@ -102,5 +106,40 @@ describe("the metrics observer", () => {
     const lines = out.lines();
     expect(lines.map((l) => l.shard).filter(Boolean)).toEqual(["2"]);
     expect(lines.find((l) => l.shard === undefined)).toMatchObject({ [METRIC.partialResponses]: 0 });
+  });
+
+  it("counts a shard skipped by its open circuit breaker as ShardUnavailable, with no latency of a call never made", () => {
+    const out = captureStdout();
+    createMetricsObserver()(
+      summary({
+        partial: true,
+        shards: [
+          { shard: 1, status: "ok", count: 20, ms: 11 },
+          {
+            shard: 2,
+            status: "unavailable",
+            reason: "circuit_open",
+            lastFailure: "timeout",
+            retryAfterMs: 3000,
+          },
+        ],
+      }),
+    );
+    const skipped = out.lines().find((l) => l.shard === "2");
+    expect(skipped).toMatchObject({ [METRIC.shardUnavailable]: 1 });
+    expect(skipped).not.toHaveProperty(METRIC.shardLatency);
+    expect(out.lines().find((l) => l.shard === undefined)).toMatchObject({ [METRIC.partialResponses]: 1 });
+  });
+
+  it("counts each opening and closing of a shard's breaker, not its half-open probes", () => {
+    const out = captureStdout();
+    const changed = createBreakerMetrics();
+    changed({ shard: 2, from: "closed", to: "open", cause: "timeout" });
+    changed({ shard: 2, from: "open", to: "half_open" });
+    changed({ shard: 2, from: "half_open", to: "closed" });
+    const lines = out.lines();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ shard: "2", [METRIC.breakerOpened]: 1 });
+    expect(lines[1]).toMatchObject({ shard: "2", [METRIC.breakerClosed]: 1 });
   });
 });
