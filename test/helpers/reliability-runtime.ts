@@ -10,6 +10,7 @@ import { inject } from "vitest";
 import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import type { Fault } from "../../local/faults.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
+import type { WriteOp } from "./reliability-linearizability.js";
 
 export const MAP = createShardMap(DEFAULT_SHARD_RANGES);
 export const SHARD_IDS = MAP.shards.map((s) => s.id);
@@ -173,6 +174,39 @@ export async function snapshot(client: ReturnType<typeof httpClient>): Promise<M
 }
 
 export { eventually } from "./data-api.js";
+
+/**
+ * Sends one write and records it as an entry of the history the linearizability check reads: its method, answer
+ * and name, and when it was sent and answered.
+ */
+export async function recordedWrite(
+  client: ReturnType<typeof httpClient>,
+  method: WriteOp["method"],
+  id: number,
+  name: string,
+): Promise<{ answer: Answer; op: WriteOp }> {
+  const start = performance.now();
+  const answer =
+    method === "POST"
+      ? await client.json("POST", "/data", { id, name })
+      : method === "PUT"
+        ? await client.json("PUT", `/data/${id}`, { name })
+        : await client.call("DELETE", `/data/${id}`);
+  const end = performance.now();
+  const outcome = answer.status === 503 ? (answer.body?.outcome as string | undefined) : undefined;
+  const written = method === "DELETE" ? "" : name;
+  return {
+    answer,
+    op: {
+      method,
+      status: answer.status,
+      ...(method === "DELETE" ? {} : { name }),
+      start,
+      end,
+      label: `${method} ${id} ${written} -> ${answer.status}${outcome ? ` ${outcome}` : ""} [${start.toFixed(1)}, ${end.toFixed(1)}]`,
+    },
+  };
+}
 
 /**
  * Collects what must never happen while the tests run: unhandled rejections, and process warnings such as

@@ -18,6 +18,7 @@ import { linearize, type RowState, type WriteOp } from "../helpers/reliability-l
 import {
   httpClient,
   MAP,
+  recordedWrite,
   SEED,
   snapshot,
   startRuntime,
@@ -73,25 +74,8 @@ async function runClient(c: number, random: () => number, log: Recorded[]): Prom
     const id = random() < 0.6 ? (HOT[Math.floor(random() * HOT.length)] as number) : (COLD[c] as number);
     const pick = random();
     const method = pick < 0.35 ? "POST" : pick < 0.7 ? "PUT" : "DELETE";
-    const name = `c${c}-op${i}`;
-    const start = performance.now();
-    const answer =
-      method === "POST"
-        ? await client.json("POST", "/data", { id, name })
-        : method === "PUT"
-          ? await client.json("PUT", `/data/${id}`, { name })
-          : await client.call("DELETE", `/data/${id}`);
-    const end = performance.now();
-    log.push({
-      id,
-      client: c,
-      method,
-      status: answer.status,
-      ...(method === "DELETE" ? {} : { name }),
-      start,
-      end,
-      label: `${method} ${id} ${method === "DELETE" ? "" : name} -> ${answer.status} [${start.toFixed(1)}, ${end.toFixed(1)}]`,
-    });
+    const { op } = await recordedWrite(client, method, id, `c${c}-op${i}`);
+    log.push({ ...op, id, client: c });
   }
 }
 

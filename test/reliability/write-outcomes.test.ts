@@ -20,6 +20,7 @@ import {
   healAll,
   httpClient,
   idsOf,
+  recordedWrite,
   SEED,
   SHARD_IDS,
   snapshot,
@@ -74,26 +75,9 @@ async function runClient(c: number, random: () => number, until: number, log: Re
     const id = HOT[Math.floor(random() * HOT.length)] as number;
     const pick = random();
     const method = pick < 0.33 ? "POST" : pick < 0.67 ? "PUT" : "DELETE";
-    const name = `c${c}-op${i}`;
-    const start = performance.now();
-    const answer =
-      method === "POST"
-        ? await client.json("POST", "/data", { id, name })
-        : method === "PUT"
-          ? await client.json("PUT", `/data/${id}`, { name })
-          : await client.call("DELETE", `/data/${id}`);
-    const end = performance.now();
+    const { answer, op } = await recordedWrite(client, method, id, `c${c}-op${i}`);
     const outcome = answer.status === 503 ? (answer.body?.outcome as string | undefined) : undefined;
-    log.push({
-      id,
-      method,
-      status: answer.status,
-      outcome,
-      ...(method === "DELETE" ? {} : { name }),
-      start,
-      end,
-      label: `${method} ${id} ${method === "DELETE" ? "" : name} -> ${answer.status}${outcome ? ` ${outcome}` : ""} [${start.toFixed(0)}, ${end.toFixed(0)}]`,
-    });
+    log.push({ ...op, id, outcome });
     await sleep(10 + random() * 40);
   }
 }
