@@ -43,8 +43,11 @@ export interface PostgresServer extends PostgresConnection {
   readonly dataDir: string;
   /** Stops the server and removes its directory. Safe to call more than once. */
   stop(): Promise<void>;
-  /** Shuts the postmaster down and starts it again on the same port and data (for reliability tests). */
-  restart(): Promise<void>;
+  /**
+   * Shuts the postmaster down and starts it again on the same port and data (for reliability tests), after `downMs`
+   * with the port closed: long enough, and every client meets the outage, however busy the machine.
+   */
+  restart(options?: { downMs?: number }): Promise<void>;
 }
 
 const HOST = "127.0.0.1";
@@ -328,11 +331,12 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
         user: USER,
         password,
         dataDir: dir,
-        async restart() {
+        async restart(options = {}) {
           // Fast shutdown (every backend is terminated, the port closes), then the same server again.
           watchdog.kill("SIGKILL");
           await stopPostmaster(postmaster);
           livePostmasters.delete(postmaster);
+          if (options.downMs) await new Promise((resolve) => setTimeout(resolve, options.downMs));
           postmaster = await startPostmaster(bin.postgres, postmasterArgs(dataDir, port), user);
           livePostmasters.add(postmaster);
           watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
