@@ -23,7 +23,7 @@ export const FUNCTION_SETTINGS = [
 export interface LocalSettings {
   /** API port (PORT, default 3000; 0 picks a free one). */
   readonly port: number;
-  /** SHARD_MAP, or the map of DESIGN.md. */
+  /** SHARD_MAP, or the default map (docs/architecture.md, "The shard map"). */
   readonly map: ShardMap;
   /** Whether SHARD_MAP was set (the start banner says so). */
   readonly customMap: boolean;

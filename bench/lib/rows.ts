@@ -7,7 +7,7 @@ import { createShardMap, type IdRange, type ShardMap } from "../../functions/cor
  * shard (as `ORDER BY id` returns them), names like the seed's (`Test N`).
  *
  * - `blocks`: the default map's shape scaled up: each shard owns two ranges of `perShard / 2` ids, interleaved
- *   1-2-3-1-2-3 as in DESIGN.md. Merging mostly copies long runs.
+ *   1-2-3-1-2-3 as in the default map (docs/architecture.md). Merging mostly copies long runs.
  * - `interleaved`: ranges of 10 ids, 1-2-3-1-2-3…: the merge switches shard every 10 rows.
  */
 export function syntheticPages(

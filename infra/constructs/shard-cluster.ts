@@ -23,7 +23,7 @@ import { FUNCTION_DB_USER } from "../role-sql.js";
  * Aurora DB engines for RDS Data API" (Aurora User Guide, Concepts.Aurora_Fea_Regions_DB-eng.Feature.Data_API) lists
  * the Data API for Aurora PostgreSQL 18.3 and higher (17.4 and higher on 17), and "Aurora Serverless v2 capacity"
  * offers a minimum of 0 ACUs (auto-pause) from 16.3, 15.7, 14.12 and 13.15 on, so every 17.x and 18.x. The regions
- * without the Data API are listed in the README.
+ * without the Data API are listed in docs/deploy.md (Prerequisites).
  */
 export const ENGINE_VERSION = AuroraPostgresEngineVersion.VER_18_6;
 

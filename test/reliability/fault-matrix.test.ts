@@ -2,7 +2,7 @@
  * The fault matrix: every fault mode on every shard, and every pair of shards failing in different ways, against
  * one local runtime (500 ms shard timeout) driven over real HTTP. Whatever fails, `GET /data` answers 200 with
  * exactly the rows of the shards that answered and says truthfully which did not; `GET /data/{id}` and writes answer
- * as DESIGN.md says for their owning shard; and nothing is left behind: no unhandled rejection, no process warning,
+ * as docs/api.md says for their owning shard; and nothing is left behind: no unhandled rejection, no process warning,
  * no pending timer of ours, no socket beyond the keep-alive pools, no hung request still open on an endpoint.
  *
  * The circuit breaker is on, as by default (threshold 3) with a short cool-down. Each case sends every shard exactly

@@ -27,7 +27,7 @@ function functionMessage(name: string, value: string): string {
 }
 
 describe("readLocalSettings", () => {
-  it("defaults to port 3000, the map of DESIGN.md, every id seeded, no faults and the function's defaults", () => {
+  it("defaults to port 3000, the default shard map, every id seeded, no faults and the function's defaults", () => {
     const s = readLocalSettings({});
     expect(s.port).toBe(3000);
     expect(s.customMap).toBe(false);

@@ -71,7 +71,7 @@ describe("pushing the query down to the shards", () => {
     expect(page.next).toBe(25);
   });
 
-  it("fetches 239 rows, not 2,424, for a page of 100 from 24 shards (README)", () => {
+  it("fetches 239 rows, not 2,424, for a page of 100 from 24 shards (docs/api.md)", () => {
     const shards = Array.from({ length: 24 }, (_, i) => ({ id: i + 1, ranges: [] as [number, number][] }));
     for (let k = 0; k < 96; k++) shards[k % 24]?.ranges.push([k * 100 + 1, (k + 1) * 100]);
     const map = createShardMap(shards);

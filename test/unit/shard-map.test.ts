@@ -12,7 +12,7 @@ import { BOUNDARY_OWNERS } from "../helpers/fixtures.js";
 const defaultMap = (): ShardMap => createShardMap(DEFAULT_SHARD_RANGES);
 
 describe("the default shard map", () => {
-  it("is the map of DESIGN.md: shard 1 holds 1–10 and 31–40, shard 2 11–20 and 41–50, shard 3 21–30 and 51–60", () => {
+  it("is the default map of docs/architecture.md: shard 1 holds 1–10 and 31–40, shard 2 11–20 and 41–50, shard 3 21–30 and 51–60", () => {
     expect(DEFAULT_SHARD_RANGES).toEqual([
       {
         id: 1,
