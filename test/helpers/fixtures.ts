@@ -1,14 +1,15 @@
 import { type AppConfig, loadConfig } from "../../functions/core/config.js";
 import type { Row } from "../../functions/core/row.js";
 import { DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../../local/arns.js";
 
 /** Data API coordinates of test shard `n`: syntactically valid ARNs, no real account behind them. */
-export const clusterArn = (n: number) => `arn:aws:rds:us-east-1:123456789012:cluster:shard-${n}`;
-export const secretArn = (n: number) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-${n}`;
+export const shardClusterArn = (n: number) => clusterArn(`shard-${n}`, EXAMPLE_ARN_SCOPE);
+export const shardSecretArn = (n: number) => secretArn(`shard-${n}`, EXAMPLE_ARN_SCOPE);
 
-export const ARN_1 = clusterArn(1);
-export const ARN_2 = clusterArn(2);
-export const ARN_3 = clusterArn(3);
+export const ARN_1 = shardClusterArn(1);
+export const ARN_2 = shardClusterArn(2);
+export const ARN_3 = shardClusterArn(3);
 export const SHARD_ARNS: Readonly<Record<number, string>> = { 1: ARN_1, 2: ARN_2, 3: ARN_3 };
 
 /** The raw `SHARDS` entries of the default map, as the environment carries them. */
@@ -26,8 +27,8 @@ export function rawShards(patch: Record<number, Partial<RawShard>> = {}): RawSha
   return DEFAULT_SHARD_RANGES.map((s) => ({
     id: s.id,
     ranges: s.ranges.map(([a, b]): [number, number] => [a, b]),
-    resourceArn: clusterArn(s.id),
-    secretArn: secretArn(s.id),
+    resourceArn: shardClusterArn(s.id),
+    secretArn: shardSecretArn(s.id),
     database: "app",
     ...patch[s.id],
   }));

@@ -19,8 +19,8 @@ import {
   put,
   SEED_ROWS,
   SHARDS,
-  sleep,
 } from "../helpers/api-client.js";
+import { sleep } from "../helpers/wait.js";
 
 /** Short, so the timeout cases stay quick, and long enough that error/resuming/down answers stay well under it. */
 const TIMEOUT = 500;

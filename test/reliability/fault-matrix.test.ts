@@ -14,12 +14,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Fault } from "../../local/faults.js";
 import type { LocalRuntime } from "../../local/runtime.js";
+import { type Answer, httpClient } from "../helpers/api-client.js";
 import {
-  type Answer,
   breakerStates,
-  eventually,
   healAll,
-  httpClient,
   idsOf,
   MAP,
   type ResourceCounts,
@@ -31,6 +29,7 @@ import {
   trackTimers,
   watchProcess,
 } from "../helpers/reliability-runtime.js";
+import { eventually } from "../helpers/wait.js";
 
 /**
  * 500 ms rather than the 300 ms this file used before the breaker: each case now starts after a whole timeout
@@ -215,7 +214,7 @@ describe("every fault mode on every shard, and every pair of shards failing diff
       } else {
         expect(get.status).toBe(503);
         expect(get.body.error.code).toBe("shard_unavailable");
-        expect(get.headers["retry-after"]).toBe("1");
+        expect(get.headers.get("retry-after")).toBe("1");
         expect(get.body.shards).toEqual([expect.objectContaining({ shard, status: want.status })]);
       }
     }
@@ -228,7 +227,7 @@ describe("every fault mode on every shard, and every pair of shards failing diff
       } else {
         expect(put.status).toBe(503);
         expect(put.body.error.code).toBe("shard_unavailable");
-        expect(put.headers["retry-after"]).toBe("1");
+        expect(put.headers.get("retry-after")).toBe("1");
       }
     }
 

@@ -17,7 +17,8 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiGatewayEvent } from "../../local/api-gateway-event.js";
 import type { LocalRuntime } from "../../local/runtime.js";
-import { httpClient, SEED, startRuntime, watchProcess } from "../helpers/reliability-runtime.js";
+import { httpClient } from "../helpers/api-client.js";
+import { SEED, startRuntime, watchProcess } from "../helpers/reliability-runtime.js";
 
 const SEED_VALUE = Number(process.env.FUZZ_SEED ?? 20_251_126);
 /** FUZZ_RUNS scales both up for a longer hunt (e.g. FUZZ_RUNS=5000); the suite's default stays bounded. */
@@ -227,7 +228,7 @@ const INTERNALS = /arn:aws|SELECT |INSERT |UPDATE |DELETE FROM|postgres|stack|no
 
 interface Outcome {
   readonly status: number;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly headers: Headers;
   readonly body: string;
 }
 
@@ -235,8 +236,8 @@ interface Outcome {
 function checkResponse(req: RawRequest, res: Outcome): void {
   const where = `${describeRequest(req)} -> ${res.status} ${res.body.slice(0, 300)}`;
   expect(res.status, where).toBeLessThan(500);
-  expect(res.headers["access-control-allow-origin"], where).toBe("*");
-  if (res.status === 405) expect(res.headers.allow, where).toMatch(/\bOPTIONS\b/);
+  expect(res.headers.get("access-control-allow-origin"), where).toBe("*");
+  if (res.status === 405) expect(res.headers.get("allow"), where).toMatch(/\bOPTIONS\b/);
   if (res.status < 400) return;
   const parsed = JSON.parse(res.body) as Record<string, unknown>;
   const isItemNotFound =
@@ -327,7 +328,8 @@ describe("random requests", () => {
     await fc.assert(
       fc.asyncProperty(rawRequest, async (req) => {
         const res = await runtime.app(toEvent(req));
-        const outcome = { status: res.statusCode, headers: res.headers, body: res.body ?? "" };
+        const headers = new Headers(Object.entries(res.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        const outcome = { status: res.statusCode, headers, body: res.body ?? "" };
         tally(outcome.status);
         checkResponse(req, outcome);
         await checkWrite(req, outcome);

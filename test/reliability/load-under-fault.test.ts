@@ -9,17 +9,16 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Fault } from "../../local/faults.js";
 import type { LocalRuntime } from "../../local/runtime.js";
+import { type Answer, httpClient } from "../helpers/api-client.js";
 import {
-  type Answer,
   collectGarbage,
-  eventually,
   healAll,
-  httpClient,
   idsOf,
   startRuntime,
   trackTimers,
   watchProcess,
 } from "../helpers/reliability-runtime.js";
+import { eventually } from "../helpers/wait.js";
 
 /**
  * Longer than the 200 ms this test used before the breaker: then half the clients sat idle on the hung shard; now

@@ -14,9 +14,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { LocalRuntime } from "../../local/runtime.js";
+import { httpClient } from "../helpers/api-client.js";
 import { linearize, type RowState, type WriteOp } from "../helpers/reliability-linearizability.js";
 import {
-  httpClient,
   MAP,
   recordedWrite,
   SEED,

@@ -15,10 +15,10 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { LocalRuntime } from "../../local/runtime.js";
+import { httpClient } from "../helpers/api-client.js";
 import { linearize, type RowState, type WriteOp } from "../helpers/reliability-linearizability.js";
 import {
   healAll,
-  httpClient,
   idsOf,
   recordedWrite,
   SEED,
@@ -27,6 +27,7 @@ import {
   startRuntime,
   watchProcess,
 } from "../helpers/reliability-runtime.js";
+import { sleep } from "../helpers/wait.js";
 
 /** Short, so a run with many faults fits in well under a minute; the write timings scale with it. */
 const TIMEOUT_MS = 1000;
@@ -46,8 +47,6 @@ function prng(seed: number) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof httpClient>;
