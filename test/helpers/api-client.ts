@@ -8,13 +8,6 @@ import pg from "pg";
 import { expect } from "vitest";
 import type { Row } from "../../functions/core/row.js";
 import type { LocalRuntime } from "../../local/runtime.js";
-import { SEED_ROWS, seedIdsOf } from "./fixtures.js";
-
-export { SEED_ROWS, seedIdsOf };
-
-export const ALL_IDS: readonly number[] = SEED_ROWS.map((r) => r.id);
-export const SHARDS = [1, 2, 3] as const;
-
 export interface Answer {
   readonly status: number;
   readonly headers: Headers;
@@ -186,9 +179,6 @@ export async function walk(base: string, limit: number, maxPages = 100): Promise
   } while (after !== null);
   return { ids, pages };
 }
-
-/** The ids of the seed that every shard but `shard` owns, ascending. */
-export const idsWithout = (shard: number) => ALL_IDS.filter((id) => !seedIdsOf(shard).includes(id));
 
 /**
  * The stored bytes of row `id`'s name, read straight from the shard's PostgreSQL database (not through the API),

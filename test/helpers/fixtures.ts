@@ -1,7 +1,8 @@
 import { type AppConfig, loadConfig } from "../../functions/core/config.js";
 import type { Row } from "../../functions/core/row.js";
-import { DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../../local/arns.js";
+import { seedRows } from "../../local/seed.js";
 
 /** Data API coordinates of test shard `n`: syntactically valid ARNs, no real account behind them. */
 export const shardClusterArn = (n: number) => clusterArn(`shard-${n}`, EXAMPLE_ARN_SCOPE);
@@ -44,21 +45,32 @@ export function testConfig(extra: Record<string, string | undefined> = {}): AppC
   return loadConfig(testEnv(extra));
 }
 
-/** The seed data of DESIGN.md: every id of the default map, id N named `Test N`. */
-export const SEED_ROWS: readonly Row[] = Array.from({ length: 60 }, (_, i) => ({
-  id: i + 1,
-  name: `Test ${i + 1}`,
-}));
+/** The default map of DESIGN.md, validated. */
+export const DEFAULT_MAP = createShardMap(DEFAULT_SHARD_RANGES);
+export const SHARD_IDS: readonly number[] = DEFAULT_MAP.shards.map((s) => s.id);
+
+const SEEDED = seedRows(DEFAULT_MAP);
+
+/** The seed the local runtime loads into the default map (`local/seed.ts`): every id, id N named `Test N`. */
+export const SEED_ROWS: readonly Row[] = SEEDED.map(({ id, name }) => ({ id, name }));
+/** The seed as `id -> name`. */
+export const SEED: ReadonlyMap<number, string> = new Map(SEEDED.map((r) => [r.id, r.name]));
+export const ALL_IDS: readonly number[] = SEEDED.map((r) => r.id);
 
 /** The owner of each seeded id under the default map (1–10 -> 1, 11–20 -> 2, …). */
 export function ownerOfSeed(id: number): number {
-  return (Math.floor((id - 1) / 10) % 3) + 1;
+  const shard = SEEDED.find((r) => r.id === id)?.shard;
+  if (shard === undefined) throw new Error(`${id} is not a seeded id`);
+  return shard;
 }
 
 /** The ids of the seed that `shard` owns, ascending. */
 export function seedIdsOf(shard: number): number[] {
-  return SEED_ROWS.map((r) => r.id).filter((id) => ownerOfSeed(id) === shard);
+  return SEEDED.filter((r) => r.shard === shard).map((r) => r.id);
 }
+
+/** The ids of the seed that every shard but `shard` owns, ascending. */
+export const idsWithout = (shard: number) => SEEDED.filter((r) => r.shard !== shard).map((r) => r.id);
 
 /** Every range boundary of the default map with the shard that owns it. */
 export const BOUNDARY_OWNERS: readonly (readonly [id: number, shard: number])[] = [

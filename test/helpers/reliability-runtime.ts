@@ -6,18 +6,11 @@
 import { createHook } from "node:async_hooks";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { inject } from "vitest";
-import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import type { Fault } from "../../local/faults.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
 import type { Answer, httpClient } from "./api-client.js";
+import { SHARD_IDS } from "./fixtures.js";
 import type { WriteOp } from "./reliability-linearizability.js";
-
-export const MAP = createShardMap(DEFAULT_SHARD_RANGES);
-export const SHARD_IDS = MAP.shards.map((s) => s.id);
-
-/** The seed: every id of the default map, named `Test N`, by owning shard. */
-export const SEED = new Map<number, string>([...MAP.ids()].map(({ id }) => [id, `Test ${id}`]));
-export const idsOf = (shard: number) => [...MAP.ids()].filter((x) => x.shard === shard).map((x) => x.id);
 
 /**
  * A runtime on the suite's PostgreSQL (`inject("postgres")`) with its own databases and a quiet logger; `env` is extra

@@ -5,8 +5,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
-import { ALL_IDS, type Answer, get, idsOf, idsWithout, post, put, seedIdsOf } from "../helpers/api-client.js";
-
+import { type Answer, get, idsOf, post, put } from "../helpers/api-client.js";
+import { ALL_IDS, idsWithout, seedIdsOf } from "../helpers/fixtures.js";
 import { expectMatchesContract } from "../helpers/openapi-contract.js";
 import { eventually, sleep } from "../helpers/wait.js";
 

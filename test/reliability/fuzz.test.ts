@@ -18,7 +18,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiGatewayEvent } from "../../local/api-gateway-event.js";
 import type { LocalRuntime } from "../../local/runtime.js";
 import { httpClient } from "../helpers/api-client.js";
-import { SEED, startRuntime, watchProcess } from "../helpers/reliability-runtime.js";
+import { SEED } from "../helpers/fixtures.js";
+import { startRuntime, watchProcess } from "../helpers/reliability-runtime.js";
 
 const SEED_VALUE = Number(process.env.FUZZ_SEED ?? 20_251_126);
 /** FUZZ_RUNS scales both up for a longer hunt (e.g. FUZZ_RUNS=5000); the suite's default stays bounded. */

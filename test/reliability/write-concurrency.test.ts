@@ -15,15 +15,9 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { LocalRuntime } from "../../local/runtime.js";
 import { httpClient } from "../helpers/api-client.js";
+import { DEFAULT_MAP, SEED } from "../helpers/fixtures.js";
 import { linearize, type RowState, type WriteOp } from "../helpers/reliability-linearizability.js";
-import {
-  MAP,
-  recordedWrite,
-  SEED,
-  snapshot,
-  startRuntime,
-  watchProcess,
-} from "../helpers/reliability-runtime.js";
+import { recordedWrite, snapshot, startRuntime, watchProcess } from "../helpers/reliability-runtime.js";
 
 const CLIENTS = 20;
 const OPS_PER_CLIENT = 40;
@@ -116,7 +110,7 @@ it(`${CLIENTS} clients x ${OPS_PER_CLIENT} writes on shared and own ids: the tab
 
   // Stored once, on the owning shard; and the API reads exactly what is stored.
   const stored = await storedRows();
-  const misplaced = stored.filter((r) => MAP.ownerOf(r.id) !== r.shard);
+  const misplaced = stored.filter((r) => DEFAULT_MAP.ownerOf(r.id) !== r.shard);
   expect(misplaced).toEqual([]);
   const ids = stored.map((r) => r.id);
   expect(new Set(ids).size).toBe(ids.length);

@@ -16,13 +16,11 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { LocalRuntime } from "../../local/runtime.js";
 import { httpClient } from "../helpers/api-client.js";
+import { SEED, SHARD_IDS, seedIdsOf } from "../helpers/fixtures.js";
 import { linearize, type RowState, type WriteOp } from "../helpers/reliability-linearizability.js";
 import {
   healAll,
-  idsOf,
   recordedWrite,
-  SEED,
-  SHARD_IDS,
   snapshot,
   startRuntime,
   watchProcess,
@@ -34,7 +32,7 @@ const TIMEOUT_MS = 1000;
 const CLIENTS = 9;
 const RUN_MS = 14_000;
 /** Two ids per shard that every client fights over. */
-const HOT = SHARD_IDS.flatMap((shard) => idsOf(shard).slice(0, 2));
+const HOT = SHARD_IDS.flatMap((shard) => seedIdsOf(shard).slice(0, 2));
 const SEED_VALUE = Number(process.env.WRITES_SEED ?? 1_234_567);
 
 function prng(seed: number) {
@@ -101,7 +99,7 @@ type FaultKind = "slow_past_timeout" | "lock_past_timeout" | "down_mid_call" | "
 async function faultLoop(shard: number, random: () => number, until: number): Promise<FaultKind[]> {
   const kinds: FaultKind[] = [];
   const database = runtime.shards.find((s) => s.id === shard)?.database ?? "";
-  const ids = HOT.filter((id) => idsOf(shard).includes(id));
+  const ids = HOT.filter((id) => seedIdsOf(shard).includes(id));
   const all: FaultKind[] = [
     "slow_past_timeout",
     "lock_past_timeout",
