@@ -22,13 +22,13 @@
 import { type ChildProcess, execFile, type StdioOptions, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chown, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { ConfigError } from "../functions/core/errors.js";
 import type { ShardMap } from "../functions/core/shard-map.js";
+import { freePort } from "./free-port.js";
 import { planSeed, type Seed, type SeedPlan, seedChunkSql } from "./seed.js";
 
 export interface PostgresConnection {
@@ -146,22 +146,6 @@ async function serverUser(): Promise<ServerUser> {
     await run("useradd", ["--system", "--gid", USER, "--no-create-home", USER]);
     return lookup();
   }
-}
-
-/** Asks the OS for a free port by binding port 0; the moment before PostgreSQL binds it is covered by retries. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === "object") resolve(address.port);
-        else reject(new Error("could not read the port of a probe listener"));
-      });
-    });
-  });
 }
 
 type ServerUser = { uid: number; gid: number } | undefined;
@@ -313,7 +297,7 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
     const attempts = opts.port === undefined ? 3 : 1;
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const port = opts.port ?? (await freePort());
+      const port = opts.port ?? (await freePort(HOST));
       let postmaster: ChildProcess;
       try {
         postmaster = await startPostmaster(bin.postgres, postmasterArgs(dataDir, port), user);

@@ -16,12 +16,10 @@ import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js
 import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
-import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
+import { createShardDatabases, type PostgresConnection, startPostgres } from "./postgres.js";
 import { createShardRoles } from "./roles.js";
 import { endpointUrl } from "./sam-endpoints.js";
 import type { Seed } from "./seed.js";
-
-export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
 
 export interface LocalRuntimeOptions {
   /** API port; 0 (the default) picks a free one. */
