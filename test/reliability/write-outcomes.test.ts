@@ -17,6 +17,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { LocalRuntime } from "../../local/runtime.js";
 import { httpClient } from "../helpers/api-client.js";
 import { SEED, SHARD_IDS, seedIdsOf } from "../helpers/fixtures.js";
+import { prng } from "../helpers/prng.js";
 import { linearize, type RowState, type WriteOp } from "../helpers/reliability-linearizability.js";
 import {
   healAll,
@@ -34,17 +35,6 @@ const RUN_MS = 14_000;
 /** Two ids per shard that every client fights over. */
 const HOT = SHARD_IDS.flatMap((shard) => seedIdsOf(shard).slice(0, 2));
 const SEED_VALUE = Number(process.env.WRITES_SEED ?? 1_234_567);
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof httpClient>;
