@@ -6,7 +6,8 @@
  * would grow with the request count.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
-import { type PostgresConnection, startLocalRuntime } from "../local/runtime.js";
+import type { PostgresConnection } from "../local/postgres.js";
+import { startLocalRuntime } from "../local/runtime.js";
 import { closedLoop, keepAliveAgent } from "./lib/http.js";
 
 const REQUESTS = Number(process.env.BENCH_MEMORY_REQUESTS ?? 10_000);

@@ -12,6 +12,7 @@ import type { ShardClients } from "../functions/core/data-api.js";
 import { MAX_ID, MIN_ID } from "../functions/core/shard-map.js";
 import { ShardedTable } from "../functions/core/sharded-table.js";
 import { selectRange } from "../functions/core/sql.js";
+import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../local/arns.js";
 import { median } from "./lib/stats.js";
 
 const ROWS = 9_600;
@@ -54,8 +55,8 @@ function setup(shards: number) {
   const raw = Array.from({ length: shards }, (_, i) => ({
     id: i + 1,
     ranges: [] as [number, number][],
-    resourceArn: `arn:aws:rds:us-east-1:123456789012:cluster:shard-${i + 1}`,
-    secretArn: `arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-${i + 1}`,
+    resourceArn: clusterArn(`shard-${i + 1}`, EXAMPLE_ARN_SCOPE),
+    secretArn: secretArn(`shard-${i + 1}`, EXAMPLE_ARN_SCOPE),
     database: "app",
   }));
   for (let k = 0; k * BLOCK < ROWS; k++) raw[k % shards]?.ranges.push([k * BLOCK + 1, (k + 1) * BLOCK]);

@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import { quoteIdent } from "../functions/core/sql.js";
+import { quoteIdent } from "../functions/core/sql-identifier.js";
 import { writeTimings } from "../functions/core/write-deadline.js";
 
 /**

@@ -1,6 +1,6 @@
 import { ConfigError } from "../functions/core/errors.js";
 import type { IdRange } from "../functions/core/shard-map.js";
-import { quoteIdent } from "../functions/core/sql.js";
+import { quoteIdent } from "../functions/core/sql-identifier.js";
 
 /**
  * Seeding writes every id of a shard's ranges; a map with huge ranges is meant for real data, not sample rows, and

@@ -22,13 +22,14 @@
 import { type ChildProcess, execFile, type StdioOptions, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chown, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { ConfigError } from "../functions/core/errors.js";
 import type { ShardMap } from "../functions/core/shard-map.js";
+import { quoteIdent, SQL_IDENTIFIER } from "../functions/core/sql-identifier.js";
+import { freePort } from "./free-port.js";
 import { planSeed, type Seed, type SeedPlan, seedChunkSql } from "./seed.js";
 
 export interface PostgresConnection {
@@ -52,7 +53,6 @@ export interface PostgresServer extends PostgresConnection {
 
 const HOST = "127.0.0.1";
 const USER = "postgres";
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const READY = "database system is ready to accept connections";
 
 /** Postmasters this process started and has not stopped: what the exit and signal handlers shut down. */
@@ -146,22 +146,6 @@ async function serverUser(): Promise<ServerUser> {
     await run("useradd", ["--system", "--gid", USER, "--no-create-home", USER]);
     return lookup();
   }
-}
-
-/** Asks the OS for a free port by binding port 0; the moment before PostgreSQL binds it is covered by retries. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === "object") resolve(address.port);
-        else reject(new Error("could not read the port of a probe listener"));
-      });
-    });
-  });
 }
 
 type ServerUser = { uid: number; gid: number } | undefined;
@@ -313,7 +297,7 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
     const attempts = opts.port === undefined ? 3 : 1;
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const port = opts.port ?? (await freePort());
+      const port = opts.port ?? (await freePort(HOST));
       let postmaster: ChildProcess;
       try {
         postmaster = await startPostmaster(bin.postgres, postmasterArgs(dataDir, port), user);
@@ -360,10 +344,6 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
   }
 }
 
-function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
 /**
  * Creates one fresh database per shard, `${prefix}_shard${id}` (dropped first if it exists), each with
  * `${tableName} (id INT PRIMARY KEY, name VARCHAR(255))`, and seeds it (`local/seed.ts`; by default every id of the
@@ -384,12 +364,12 @@ export async function createShardDatabases(
   },
 ): Promise<{ shard: number; database: string; rows: number }[]> {
   const tableName = opts.tableName ?? "data_1";
-  if (!IDENTIFIER.test(tableName)) {
+  if (!SQL_IDENTIFIER.test(tableName)) {
     throw new ConfigError(`tableName: expected an SQL identifier, got ${JSON.stringify(tableName)}`);
   }
   const databases = map.shards.map((s) => ({ shard: s.id, database: `${opts.prefix}_shard${s.id}` }));
   for (const { database } of databases) {
-    if (!IDENTIFIER.test(database)) {
+    if (!SQL_IDENTIFIER.test(database)) {
       const rule = "letters, digits and _, at most 63";
       throw new ConfigError(`prefix: ${JSON.stringify(database)} is not an SQL identifier (${rule})`);
     }
@@ -404,14 +384,14 @@ export async function createShardDatabases(
   try {
     for (const { database } of databases) {
       // FORCE ends sessions left from an earlier run; FILE_COPY is the quicker strategy for a tiny template.
-      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(database)} WITH (FORCE)`);
-      await admin.query(`CREATE DATABASE ${quoteIdentifier(database)} TEMPLATE template0 STRATEGY FILE_COPY`);
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${quoteIdent(database)} TEMPLATE template0 STRATEGY FILE_COPY`);
     }
   } finally {
     await admin.end();
   }
 
-  const table = quoteIdentifier(tableName);
+  const table = quoteIdent(tableName);
   let loaded = 0;
   await Promise.all(
     databases.map(async ({ shard, database }) => {

@@ -11,16 +11,15 @@ import {
   type ShardMap,
 } from "../functions/core/shard-map.js";
 import { type ApiServer, startApiServer } from "./api-server.js";
+import { localArns } from "./arns.js";
 import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js";
 import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
-import { createShardDatabases, type PostgresServer, startPostgres } from "./postgres.js";
+import { createShardDatabases, type PostgresConnection, startPostgres } from "./postgres.js";
 import { createShardRoles } from "./roles.js";
 import { endpointUrl } from "./sam-endpoints.js";
 import type { Seed } from "./seed.js";
-
-export type PostgresConnection = Pick<PostgresServer, "host" | "port" | "user" | "password">;
 
 export interface LocalRuntimeOptions {
   /** API port; 0 (the default) picks a free one. */
@@ -71,16 +70,6 @@ export interface LocalRuntime {
   setFault(shard: number, fault: Fault | undefined): Promise<void>;
   stop(): Promise<void>;
 }
-
-/**
- * A local shard's ARNs: its cluster, its master secret (the owner role: administration and the Data API
- * compatibility tests) and the function's own secret (the least-privilege role the app runs as, as in AWS).
- */
-export const localArns = (shard: number) => ({
-  resourceArn: `arn:aws:rds:us-east-1:000000000000:cluster:local-shard-${shard}`,
-  secretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}`,
-  functionSecretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${shard}-api`,
-});
 
 /**
  * The SDK needs a region even against a local endpoint. Credentials are not taken from here: the app's clients get

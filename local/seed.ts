@@ -101,6 +101,35 @@ export function planSeed(map: ShardMap, seed: Seed): SeedPlan {
   return { rows, perShard, chunks, step: { total, rows } };
 }
 
+const SEED_NAME_PREFIX = "Test ";
+
+/** The name the seed gives row `id` (`Test N`, as in DESIGN.md; the SQL of {@link seedChunkSql} writes the same). */
+export const seedName = (id: number): string => `${SEED_NAME_PREFIX}${id}`;
+
+/** A seeded row and the shard it is seeded on. */
+export interface SeedRow {
+  readonly id: number;
+  readonly name: string;
+  readonly shard: number;
+}
+
+/**
+ * The rows `seed` puts into `map`'s shards, by id ascending: the same plan as the SQL of {@link seedChunkSql}, one
+ * row at a time (so for small maps: tests and fixtures derive their expectations of the seed from it).
+ */
+export function seedRows(map: ShardMap, seed: Seed = "all"): SeedRow[] {
+  const { chunks, step } = planSeed(map, seed);
+  const rows: SeedRow[] = [];
+  for (const chunk of chunks) {
+    for (let k = chunk.kFrom; k <= chunk.kTo; k++) {
+      const position = Number((BigInt(k) * BigInt(step.total)) / BigInt(step.rows));
+      const id = chunk.start - chunk.offset + position;
+      rows.push({ id, name: seedName(id), shard: chunk.shard });
+    }
+  }
+  return rows;
+}
+
 /**
  * The INSERT of one chunk. Every number is a validated 32-bit id or a count computed from them, so inlining them
  * cannot inject SQL; `table` is quoted by the caller.
@@ -112,7 +141,7 @@ export function seedChunkSql(quotedTable: string, chunk: SeedChunk, step: SeedPl
       : `${chunk.start - chunk.offset}::bigint + (k * ${step.total}::bigint) / ${step.rows}`;
   return [
     `INSERT INTO ${quotedTable} (id, name)`,
-    `SELECT i, 'Test ' || i FROM (SELECT (${id})::int AS i`,
+    `SELECT i, '${SEED_NAME_PREFIX}' || i FROM (SELECT (${id})::int AS i`,
     `FROM generate_series(${chunk.kFrom}::bigint, ${chunk.kTo}::bigint) AS k) AS ids`,
   ].join(" ");
 }

@@ -7,6 +7,7 @@
 import { loadConfig } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
 import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../functions/core/shard-map.js";
+import { localArns } from "./arns.js";
 import { type Fault, parseFaults } from "./faults.js";
 import { parseSeed, planSeed, type Seed } from "./seed.js";
 
@@ -88,8 +89,8 @@ export function readLocalSettings(env: Env, opts: { defaultPort?: number } = {})
       map.shards.map((s) => ({
         id: s.id,
         ranges: s.ranges,
-        resourceArn: `arn:aws:rds:us-east-1:000000000000:cluster:local-shard-${s.id}`,
-        secretArn: `arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-${s.id}`,
+        resourceArn: localArns(s.id).resourceArn,
+        secretArn: localArns(s.id).secretArn,
         database: `local_shard${s.id}`,
       })),
     ),

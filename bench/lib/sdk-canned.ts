@@ -4,6 +4,7 @@
  * network and no server in the measurement.
  */
 import { ExecuteStatementCommand, RDSDataClient } from "@aws-sdk/client-rds-data";
+import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../../local/arns.js";
 
 /** The ExecuteStatement response body for `rows` rows `(id, name)` in the Field-union `records` format. */
 export function recordsBody(rows: number): Buffer {
@@ -42,8 +43,8 @@ export function cannedClient(body: Buffer): RDSDataClient {
 
 export function selectCommand(formatJson: boolean): ExecuteStatementCommand {
   return new ExecuteStatementCommand({
-    resourceArn: "arn:aws:rds:us-east-1:123456789012:cluster:bench",
-    secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench",
+    resourceArn: clusterArn("bench", EXAMPLE_ARN_SCOPE),
+    secretArn: secretArn("bench", EXAMPLE_ARN_SCOPE),
     database: "bench",
     sql: "SELECT id, name FROM data_1 WHERE (id BETWEEN :lo0 AND :hi0) ORDER BY id LIMIT :limit",
     parameters: [

@@ -15,11 +15,12 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
+import { NODE_RUNTIME, REQUIRE_SHIM } from "../../infra/constructs/api-function.js";
+import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../../local/arns.js";
 import type { ScenarioResult } from "../lib/report.js";
 import { median, round } from "../lib/stats.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CONSTRUCT = join(REPO_ROOT, "infra", "constructs", "api-function.ts");
 const IMPORTS = 11;
 
 const SDK_ONLY_ENTRY = `
@@ -28,13 +29,15 @@ export const client = new RDSDataClient({ region: process.env.AWS_REGION });
 export const Command = ExecuteStatementCommand;
 `;
 
-/** The construct's settings that decide the bundle, read from its source so the bench follows it. */
-async function constructSettings() {
-  const source = await readFile(CONSTRUCT, "utf8");
-  const runtime = /Runtime\.NODEJS_(\d+)_X/.exec(source)?.[1];
-  const shim = /const REQUIRE_SHIM\s*=\s*\n?\s*"([^"]+)"/.exec(source)?.[1];
-  if (!runtime || !shim) throw new Error(`could not read the runtime or the banner from ${CONSTRUCT}`);
-  return { target: `node${runtime}`, banner: shim };
+/**
+ * The construct's settings that decide the bundle, imported from it so the bench follows it: its banner, and the
+ * esbuild target `NodejsFunction` derives from the runtime (`nodejs24.x` -> `node24`, as aws-cdk-lib's
+ * `aws-lambda-nodejs` bundling does when no `target` is set).
+ */
+function constructSettings() {
+  const major = /^nodejs(\d+)/.exec(NODE_RUNTIME.name)?.[1];
+  if (!major) throw new Error(`not a Node.js runtime: ${NODE_RUNTIME.name}`);
+  return { target: `node${major}`, banner: REQUIRE_SHIM };
 }
 
 async function bundle(
@@ -103,7 +106,7 @@ function importTime(file: string, env: NodeJS.ProcessEnv): Promise<number> {
 }
 
 export async function bundleFigures({ log }: { log: (m: string) => void }): Promise<ScenarioResult> {
-  const { target, banner } = await constructSettings();
+  const { target, banner } = constructSettings();
   const dir = await mkdtemp(join(tmpdir(), "bench-bundle-"));
   try {
     const handlerFile = join(dir, "handler", "index.mjs");
@@ -119,8 +122,8 @@ export async function bundleFigures({ log }: { log: (m: string) => void }): Prom
     const shards = [1, 2, 3].map((id) => ({
       id,
       ranges: [[id * 10 - 9, id * 10]],
-      resourceArn: `arn:aws:rds:us-east-1:123456789012:cluster:shard-${id}`,
-      secretArn: `arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-${id}`,
+      resourceArn: clusterArn(`shard-${id}`, EXAMPLE_ARN_SCOPE),
+      secretArn: secretArn(`shard-${id}`, EXAMPLE_ARN_SCOPE),
       database: "app",
     }));
     const env = {

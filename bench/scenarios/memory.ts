@@ -3,7 +3,7 @@
  * child process started with `--expose-gc` (see `bench/memory-child.ts`) against the bench's PostgreSQL.
  */
 import { fork } from "node:child_process";
-import type { PostgresConnection } from "../../local/runtime.js";
+import type { PostgresConnection } from "../../local/postgres.js";
 import type { ScenarioResult } from "../lib/report.js";
 import { round } from "../lib/stats.js";
 

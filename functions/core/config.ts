@@ -1,6 +1,7 @@
 import type { BreakerSettings } from "./circuit-breaker.js";
 import { ConfigError } from "./errors.js";
 import { createShardMap, type ShardMap, type ShardRanges } from "./shard-map.js";
+import { SQL_IDENTIFIER } from "./sql-identifier.js";
 
 /** One shard as the function reaches it: its ranges plus the Data API coordinates of its cluster. */
 export interface ShardConfig extends ShardRanges {
@@ -36,7 +37,6 @@ export const DEFAULTS = {
   region: "us-east-1",
 } as const;
 
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const ARN = /^arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/;
 
 function intFromEnv(
@@ -78,7 +78,7 @@ export function parseShards(input: unknown, field = "SHARDS"): { shards: ShardCo
       ranges: map.rangesOf(id) ?? [],
       resourceArn: str(raw, "resourceArn", at, ARN),
       secretArn: str(raw, "secretArn", at, ARN),
-      database: str(raw, "database", at, IDENTIFIER),
+      database: str(raw, "database", at, SQL_IDENTIFIER),
       ...(typeof endpoint === "string" ? { endpoint } : {}),
     };
   });
@@ -104,7 +104,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   }
   const { shards, map } = parseShards(parsed);
   const tableName = env.TABLE_NAME || DEFAULTS.tableName;
-  if (!IDENTIFIER.test(tableName)) {
+  if (!SQL_IDENTIFIER.test(tableName)) {
     throw new ConfigError(`TABLE_NAME: expected an SQL identifier, got ${JSON.stringify(tableName)}`);
   }
   return {

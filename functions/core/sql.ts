@@ -2,6 +2,7 @@ import type { SqlParameter } from "@aws-sdk/client-rds-data";
 import { MalformedResultError } from "./errors.js";
 import type { Row } from "./row.js";
 import type { IdRange } from "./shard-map.js";
+import { quoteIdent } from "./sql-identifier.js";
 
 /** A statement ready for `ExecuteStatement`: SQL with named placeholders and their typed values. */
 export interface Statement {
@@ -13,11 +14,6 @@ export interface Statement {
    * at 250 (`npm run bench`, "SDK CPU per shard call").
    */
   readonly formatRecordsAs?: "JSON";
-}
-
-/** Identifiers cannot be bound as parameters, so they are validated at config time and quoted here. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 export const long = (name: string, value: number): SqlParameter => ({ name, value: { longValue: value } });

@@ -1,6 +1,7 @@
 import type { SqlParameter } from "@aws-sdk/client-rds-data";
 import { MalformedResultError } from "./errors.js";
-import { long, quoteIdent, type Statement, text } from "./sql.js";
+import { long, type Statement, text } from "./sql.js";
+import { quoteIdent } from "./sql-identifier.js";
 import { sqlTimestamp } from "./write-deadline.js";
 
 /**

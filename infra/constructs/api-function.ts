@@ -20,7 +20,7 @@ export const API_FUNCTION_LOGICAL_ID = "ApiFunction";
  * The start of the ESM bundle: some bundled CommonJS dependencies call `require` for Node built-ins, which an ES
  * module does not define.
  */
-const REQUIRE_SHIM =
+export const REQUIRE_SHIM =
   "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 export interface ApiFunctionProps {

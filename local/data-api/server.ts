@@ -5,8 +5,9 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createNetServer, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { Fault } from "../faults.js";
+import { freePort } from "../free-port.js";
 import type { PostgresConnection } from "../postgres.js";
 import { badRequest, DataApiError, errorResponse, toDataApiError } from "./errors.js";
 import { toJson } from "./json.js";
@@ -306,17 +307,4 @@ export async function startDataApiEndpoint(options: DataApiEndpointOptions): Pro
   if (port === 0 && options.fault?.mode === "down") port = await freePort(options.host ?? "127.0.0.1");
   await endpoint.start(port);
   return endpoint;
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once("error", reject);
-    probe.listen(0, host, () => {
-      const address = probe.address();
-      probe.close(() =>
-        address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }

@@ -1,18 +1,13 @@
 /**
- * A small HTTP client for the integration tests of the API: real `fetch` against a local runtime's URL, answers with
- * their status, headers, raw text, parsed JSON body and round-trip time, plus the seed data and a paginated walk.
+ * The HTTP client of the integration and reliability tests: real requests against a local runtime's URL, one-off
+ * (`request`, over `fetch`) or through a keep-alive pool of a known size (`httpClient`, over `node:http`), both
+ * answering with one {@link Answer}; plus the seed data, the API's error shape and a paginated walk.
  */
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import pg from "pg";
 import { expect } from "vitest";
 import type { Row } from "../../functions/core/row.js";
 import type { LocalRuntime } from "../../local/runtime.js";
-import { SEED_ROWS, seedIdsOf } from "./fixtures.js";
-
-export { SEED_ROWS, seedIdsOf };
-
-export const ALL_IDS: readonly number[] = SEED_ROWS.map((r) => r.id);
-export const SHARDS = [1, 2, 3] as const;
-
 export interface Answer {
   readonly status: number;
   readonly headers: Headers;
@@ -21,6 +16,9 @@ export interface Answer {
   readonly body: any;
   /** Client-side round trip, request sent to body read, in milliseconds. */
   readonly ms: number;
+  /** `performance.now()` when the request was sent and when its body had arrived. */
+  readonly startedAt: number;
+  readonly endedAt: number;
 }
 
 export interface RequestOptions {
@@ -43,18 +41,96 @@ export async function request(base: string, path: string, opts: RequestOptions =
     headers["content-type"] = "application/json";
   }
   Object.assign(headers, opts.headers);
-  const started = performance.now();
+  const startedAt = performance.now();
   const res = await fetch(`${base}${path}`, { method: opts.method ?? "GET", headers, body });
   const raw = await res.text();
-  const ms = performance.now() - started;
+  const endedAt = performance.now();
   const isJson = res.headers.get("content-type")?.startsWith("application/json") ?? false;
   return {
     status: res.status,
     headers: res.headers,
     raw,
     body: isJson && raw !== "" ? JSON.parse(raw) : undefined,
-    ms,
+    ms: endedAt - startedAt,
+    startedAt,
+    endedAt,
   };
+}
+
+/** Node's response headers as a `Headers` (a repeated header, such as `set-cookie`, appended once per value). */
+function toHeaders(incoming: IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+  }
+  return headers;
+}
+
+/**
+ * An HTTP client over `node:http` with a keep-alive agent of at most `maxSockets` sockets, so the tests know how many
+ * client sockets may legitimately stay open. `close()` destroys them.
+ */
+export function httpClient(base: string, maxSockets: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  const call = (
+    method: string,
+    path: string,
+    opts: { body?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<Answer> =>
+    new Promise((resolve, reject) => {
+      // The path goes on the wire as given (`//data` is a path here, not a protocol-relative URL).
+      const url = new URL(base);
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
+      const startedAt = performance.now();
+      const req = httpRequest(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          method,
+          path,
+          headers,
+          signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("error", reject);
+          res.on("end", () => {
+            const endedAt = performance.now();
+            const raw = Buffer.concat(chunks).toString("utf8");
+            const isJson = String(res.headers["content-type"] ?? "").startsWith("application/json");
+            let body: unknown;
+            try {
+              body = isJson && raw !== "" ? JSON.parse(raw) : undefined;
+            } catch (error) {
+              reject(
+                new Error(`${method} ${path}: answered ${res.statusCode} with invalid JSON: ${raw}`, {
+                  cause: error,
+                }),
+              );
+              return;
+            }
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: toHeaders(res.headers),
+              raw,
+              body,
+              ms: endedAt - startedAt,
+              startedAt,
+              endedAt,
+            });
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(opts.body);
+    });
+  const json = (method: string, path: string, body: unknown) =>
+    call(method, path, { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+  return { agent, call, json, close: () => agent.destroy() };
 }
 
 export const get = (base: string, path: string) => request(base, path);
@@ -104,9 +180,6 @@ export async function walk(base: string, limit: number, maxPages = 100): Promise
   return { ids, pages };
 }
 
-/** The ids of the seed that every shard but `shard` owns, ascending. */
-export const idsWithout = (shard: number) => ALL_IDS.filter((id) => !seedIdsOf(shard).includes(id));
-
 /**
  * The stored bytes of row `id`'s name, read straight from the shard's PostgreSQL database (not through the API),
  * `null` when the row is absent: proves what a write really stored.
@@ -126,9 +199,6 @@ export async function storedName(runtime: LocalRuntime, shard: number, id: numbe
     await client.end();
   }
 }
-
-/** Resolves after `ms`. */
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Environment for runtimes whose tests pin what ONE call to a failing shard reports (a `timeout`, an `error` and its

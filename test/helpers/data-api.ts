@@ -5,6 +5,7 @@
 import { RDSDataClient } from "@aws-sdk/client-rds-data";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../../functions/core/shard-map.js";
+import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../../local/arns.js";
 import {
   type DataApiCluster,
   type DataApiEndpoint,
@@ -14,12 +15,7 @@ import { LOCAL_CREDENTIALS, type LocalCredentials, Sha256 } from "../../local/da
 import type { Fault } from "../../local/faults.js";
 import { createShardDatabases, type PostgresConnection } from "../../local/postgres.js";
 
-export const TEST_ACCOUNT = "123456789012";
-export const TEST_REGION = "us-east-1";
-
-export const clusterArn = (name: string) => `arn:aws:rds:${TEST_REGION}:${TEST_ACCOUNT}:cluster:${name}`;
-export const secretArn = (name: string) =>
-  `arn:aws:secretsmanager:${TEST_REGION}:${TEST_ACCOUNT}:secret:${name}-AbCdEf`;
+export const TEST_REGION = EXAMPLE_ARN_SCOPE.region;
 
 /**
  * The SDK client as the function builds it, pointed at a local endpoint. One attempt unless asked otherwise, so a
@@ -56,8 +52,9 @@ export async function startTestShards(
   const map = createShardMap(DEFAULT_SHARD_RANGES);
   const databases = await createShardDatabases(postgres, map, { prefix });
   const clusters = databases.map(({ shard, database }) => ({
-    resourceArn: clusterArn(`${prefix.replaceAll("_", "-")}-shard${shard}`),
-    secretArn: secretArn(`${prefix.replaceAll("_", "-")}-shard${shard}`),
+    resourceArn: clusterArn(`${prefix.replaceAll("_", "-")}-shard${shard}`, EXAMPLE_ARN_SCOPE),
+    // A real secret's ARN ends in six random characters after its name.
+    secretArn: secretArn(`${prefix.replaceAll("_", "-")}-shard${shard}-AbCdEf`, EXAMPLE_ARN_SCOPE),
     database,
   }));
   const endpoint = await startDataApiEndpoint({ postgres, clusters, ...options });
@@ -72,19 +69,6 @@ export async function startTestShards(
       await endpoint.stop();
     },
   };
-}
-
-/** Polls `condition` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function eventually(
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 5000,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /**

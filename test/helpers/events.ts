@@ -1,5 +1,9 @@
+/**
+ * API Gateway HTTP API (payload 2.0) events for tests that call the function in process: thin uses of the local
+ * server's own builder (`local/api-gateway-event.ts`), so a test sends the event the local server would send.
+ */
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
-import { apiGatewayRouteKey } from "../../functions/http/route-table.js";
+import { apiGatewayEvent } from "../../local/api-gateway-event.js";
 
 export interface EventOptions {
   readonly method?: string;
@@ -16,49 +20,31 @@ export interface EventOptions {
   readonly routeKey?: string;
 }
 
-/** An API Gateway HTTP API (payload format 2.0) event, shaped like the ones the real service sends. */
+/** An event as API Gateway sends it for a client at a documentation address (fixed ids and time, for stable logs). */
 export function apiEvent(opts: EventOptions = {}): APIGatewayProxyEventV2 {
-  const method = opts.method ?? "GET";
-  const path = opts.path ?? "/";
-  const stage = opts.stage ?? "$default";
-  const rawPath = stage === "$default" ? path : `/${stage}${path}`;
   const headers: Record<string, string> = { host: "api.example.com", "user-agent": "vitest" };
   let body: string | undefined;
-  if (opts.body !== undefined) {
-    if (typeof opts.body === "string") body = opts.body;
-    else {
-      body = JSON.stringify(opts.body);
-      headers["content-type"] = "application/json";
-    }
+  if (typeof opts.body === "string") body = opts.body;
+  else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    headers["content-type"] = "application/json";
   }
   Object.assign(headers, opts.headers);
-  if (body !== undefined && opts.base64) body = Buffer.from(body, "utf8").toString("base64");
-  const query = opts.query;
-  const rawQueryString = query ? new URLSearchParams(query).toString() : "";
-  // The route API Gateway selects: with a named stage it matches the path after the stage.
-  const routeKey = opts.routeKey ?? apiGatewayRouteKey(method, path);
-  return {
-    version: "2.0",
-    routeKey,
-    rawPath,
-    rawQueryString,
+  return apiGatewayEvent({
+    method: opts.method ?? "GET",
+    path: opts.path ?? "/",
+    query: opts.query ? new URLSearchParams(opts.query).toString() : "",
     headers,
-    ...(query ? { queryStringParameters: query } : {}),
-    requestContext: {
-      accountId: "123456789012",
-      apiId: "api1234567",
-      domainName: "api.example.com",
-      domainPrefix: "api",
-      http: { method, path: rawPath, protocol: "HTTP/1.1", sourceIp: "192.0.2.1", userAgent: "vitest" },
-      requestId: "request-id",
-      routeKey,
-      stage,
-      time: "01/Jan/2025:00:00:00 +0000",
-      timeEpoch: 1735689600000,
-    },
-    ...(body !== undefined ? { body } : {}),
+    ...(body !== undefined ? { body: Buffer.from(body, "utf8") } : {}),
     isBase64Encoded: opts.base64 ?? false,
-  };
+    ...(opts.stage !== undefined ? { stage: opts.stage } : {}),
+    ...(opts.routeKey !== undefined ? { routeKey: opts.routeKey } : {}),
+    accountId: "123456789012",
+    apiId: "api1234567",
+    sourceIp: "192.0.2.1",
+    requestId: "request-id",
+    time: new Date(1735689600000),
+  });
 }
 
 /** A Lambda context whose remaining time is fixed at `remainingMs`. */

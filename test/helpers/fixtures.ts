@@ -1,14 +1,16 @@
 import { type AppConfig, loadConfig } from "../../functions/core/config.js";
 import type { Row } from "../../functions/core/row.js";
-import { DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
+import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../../local/arns.js";
+import { seedRows } from "../../local/seed.js";
 
 /** Data API coordinates of test shard `n`: syntactically valid ARNs, no real account behind them. */
-export const clusterArn = (n: number) => `arn:aws:rds:us-east-1:123456789012:cluster:shard-${n}`;
-export const secretArn = (n: number) => `arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-${n}`;
+export const shardClusterArn = (n: number) => clusterArn(`shard-${n}`, EXAMPLE_ARN_SCOPE);
+export const shardSecretArn = (n: number) => secretArn(`shard-${n}`, EXAMPLE_ARN_SCOPE);
 
-export const ARN_1 = clusterArn(1);
-export const ARN_2 = clusterArn(2);
-export const ARN_3 = clusterArn(3);
+export const ARN_1 = shardClusterArn(1);
+export const ARN_2 = shardClusterArn(2);
+export const ARN_3 = shardClusterArn(3);
 export const SHARD_ARNS: Readonly<Record<number, string>> = { 1: ARN_1, 2: ARN_2, 3: ARN_3 };
 
 /** The raw `SHARDS` entries of the default map, as the environment carries them. */
@@ -26,8 +28,8 @@ export function rawShards(patch: Record<number, Partial<RawShard>> = {}): RawSha
   return DEFAULT_SHARD_RANGES.map((s) => ({
     id: s.id,
     ranges: s.ranges.map(([a, b]): [number, number] => [a, b]),
-    resourceArn: clusterArn(s.id),
-    secretArn: secretArn(s.id),
+    resourceArn: shardClusterArn(s.id),
+    secretArn: shardSecretArn(s.id),
     database: "app",
     ...patch[s.id],
   }));
@@ -43,21 +45,32 @@ export function testConfig(extra: Record<string, string | undefined> = {}): AppC
   return loadConfig(testEnv(extra));
 }
 
-/** The seed data of DESIGN.md: every id of the default map, id N named `Test N`. */
-export const SEED_ROWS: readonly Row[] = Array.from({ length: 60 }, (_, i) => ({
-  id: i + 1,
-  name: `Test ${i + 1}`,
-}));
+/** The default map of DESIGN.md, validated. */
+export const DEFAULT_MAP = createShardMap(DEFAULT_SHARD_RANGES);
+export const SHARD_IDS: readonly number[] = DEFAULT_MAP.shards.map((s) => s.id);
+
+const SEEDED = seedRows(DEFAULT_MAP);
+
+/** The seed the local runtime loads into the default map (`local/seed.ts`): every id, id N named `Test N`. */
+export const SEED_ROWS: readonly Row[] = SEEDED.map(({ id, name }) => ({ id, name }));
+/** The seed as `id -> name`. */
+export const SEED: ReadonlyMap<number, string> = new Map(SEEDED.map((r) => [r.id, r.name]));
+export const ALL_IDS: readonly number[] = SEEDED.map((r) => r.id);
 
 /** The owner of each seeded id under the default map (1–10 -> 1, 11–20 -> 2, …). */
 export function ownerOfSeed(id: number): number {
-  return (Math.floor((id - 1) / 10) % 3) + 1;
+  const shard = SEEDED.find((r) => r.id === id)?.shard;
+  if (shard === undefined) throw new Error(`${id} is not a seeded id`);
+  return shard;
 }
 
 /** The ids of the seed that `shard` owns, ascending. */
 export function seedIdsOf(shard: number): number[] {
-  return SEED_ROWS.map((r) => r.id).filter((id) => ownerOfSeed(id) === shard);
+  return SEEDED.filter((r) => r.shard === shard).map((r) => r.id);
 }
+
+/** The ids of the seed that every shard but `shard` owns, ascending. */
+export const idsWithout = (shard: number) => SEEDED.filter((r) => r.shard !== shard).map((r) => r.id);
 
 /** Every range boundary of the default map with the shard that owns it. */
 export const BOUNDARY_OWNERS: readonly (readonly [id: number, shard: number])[] = [

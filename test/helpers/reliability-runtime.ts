@@ -4,20 +4,13 @@
  * promise leaves behind: unhandled rejections, process warnings, live timers and sockets.
  */
 import { createHook } from "node:async_hooks";
-import { Agent, request } from "node:http";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { inject } from "vitest";
-import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import type { Fault } from "../../local/faults.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
+import type { Answer, httpClient } from "./api-client.js";
+import { SHARD_IDS } from "./fixtures.js";
 import type { WriteOp } from "./reliability-linearizability.js";
-
-export const MAP = createShardMap(DEFAULT_SHARD_RANGES);
-export const SHARD_IDS = MAP.shards.map((s) => s.id);
-
-/** The seed: every id of the default map, named `Test N`, by owning shard. */
-export const SEED = new Map<number, string>([...MAP.ids()].map(({ id }) => [id, `Test ${id}`]));
-export const idsOf = (shard: number) => [...MAP.ids()].filter((x) => x.shard === shard).map((x) => x.id);
 
 /**
  * A runtime on the suite's PostgreSQL (`inject("postgres")`) with its own databases and a quiet logger; `env` is extra
@@ -72,85 +65,6 @@ export async function readmitAll(client: ReturnType<typeof httpClient>, boundMs:
   }
 }
 
-export interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly raw: string;
-  // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON body, inspected field by field
-  readonly body: any;
-  /** Request written to body read, ms. */
-  readonly ms: number;
-  /** `performance.now()` when the request was handed to the agent and when its body had arrived. */
-  readonly startedAt: number;
-  readonly endedAt: number;
-}
-
-/**
- * An HTTP client over `node:http` with a keep-alive agent of at most `maxSockets` sockets, so the tests know how many
- * client sockets may legitimately stay open. `close()` destroys them.
- */
-export function httpClient(base: string, maxSockets: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
-  const call = (
-    method: string,
-    path: string,
-    opts: { body?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
-  ): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      // The path goes on the wire as given (`//data` is a path here, not a protocol-relative URL).
-      const url = new URL(base);
-      const headers: Record<string, string> = { ...opts.headers };
-      if (opts.body !== undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
-      const startedAt = performance.now();
-      const req = request(
-        {
-          agent,
-          host: url.hostname,
-          port: url.port,
-          method,
-          path,
-          headers,
-          signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", reject);
-          res.on("end", () => {
-            const endedAt = performance.now();
-            const raw = Buffer.concat(chunks).toString("utf8");
-            const isJson = String(res.headers["content-type"] ?? "").startsWith("application/json");
-            let body: unknown;
-            try {
-              body = isJson && raw !== "" ? JSON.parse(raw) : undefined;
-            } catch (error) {
-              reject(
-                new Error(`${method} ${path}: answered ${res.statusCode} with invalid JSON: ${raw}`, {
-                  cause: error,
-                }),
-              );
-              return;
-            }
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              raw,
-              body,
-              ms: endedAt - startedAt,
-              startedAt,
-              endedAt,
-            });
-          });
-        },
-      );
-      req.on("error", reject);
-      req.end(opts.body);
-    });
-  const json = (method: string, path: string, body: unknown) =>
-    call(method, path, { body: JSON.stringify(body), headers: { "content-type": "application/json" } });
-  return { agent, call, json, close: () => agent.destroy() };
-}
-
 /**
  * Every row of the table through the API (one page: the seed has 60 rows), as `id -> name`. Taken once the shards are
  * healed: a shard whose circuit breaker is still open is skipped (`unavailable`, `circuit_open`) until its cool-down
@@ -172,8 +86,6 @@ export async function snapshot(client: ReturnType<typeof httpClient>): Promise<M
   }
   return new Map((answer.body.items as { id: number; name: string | null }[]).map((r) => [r.id, r.name]));
 }
-
-export { eventually } from "./data-api.js";
 
 /**
  * Sends one write and records it as an entry of the history the linearizability check reads: its method, answer

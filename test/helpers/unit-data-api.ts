@@ -10,7 +10,7 @@ import { type AppConfig, loadConfig } from "../../functions/core/config.js";
 import { createShardClients, type ShardClients } from "../../functions/core/data-api.js";
 import type { Row } from "../../functions/core/row.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
-import { ownerOfSeed, SEED_ROWS, SHARD_ARNS, testEnv } from "./fixtures.js";
+import { ownerOfSeed, SEED_ROWS, SHARD_ARNS, SHARD_IDS, testEnv } from "./fixtures.js";
 
 export type DataApiMock = AwsClientStub<RDSDataClient>;
 
@@ -121,7 +121,7 @@ export function answerAfter(store: ShardStore | undefined, ms: number) {
 
 /** One store per shard, seeded like DESIGN.md (id N named `Test N` on its owner). */
 export function seededStores(rows: readonly Row[] = SEED_ROWS): Map<number, ShardStore> {
-  const stores = new Map<number, ShardStore>([1, 2, 3].map((s) => [s, new Map()]));
+  const stores = new Map<number, ShardStore>(SHARD_IDS.map((s) => [s, new Map()]));
   for (const r of rows) stores.get(ownerOfSeed(r.id))?.set(r.id, r.name);
   return stores;
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../functions/core/config.js";
 import { DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import { API_FUNCTION_LOGICAL_ID, REPO_ROOT } from "../../infra/constructs/api-function.js";
-import { localArns } from "../../local/runtime.js";
+import { localArns } from "../../local/arns.js";
 import { samDataApiPort } from "../../local/sam-endpoints.js";
 import { synthesize } from "./synth.js";
 

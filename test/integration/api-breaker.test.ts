@@ -5,19 +5,10 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
-import {
-  ALL_IDS,
-  type Answer,
-  get,
-  idsOf,
-  idsWithout,
-  post,
-  put,
-  seedIdsOf,
-  sleep,
-} from "../helpers/api-client.js";
-import { eventually } from "../helpers/data-api.js";
+import { type Answer, get, idsOf, post, put } from "../helpers/api-client.js";
+import { ALL_IDS, idsWithout, seedIdsOf } from "../helpers/fixtures.js";
 import { expectMatchesContract } from "../helpers/openapi-contract.js";
+import { eventually, sleep } from "../helpers/wait.js";
 
 const TIMEOUT = 300;
 const THRESHOLD = 2;

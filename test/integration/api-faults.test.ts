@@ -6,21 +6,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Fault } from "../../local/faults.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
-import {
-  ALL_IDS,
-  allRows,
-  BREAKER_OFF,
-  del,
-  expectError,
-  get,
-  idsOf,
-  idsWithout,
-  post,
-  put,
-  SEED_ROWS,
-  SHARDS,
-  sleep,
-} from "../helpers/api-client.js";
+import { allRows, BREAKER_OFF, del, expectError, get, idsOf, post, put } from "../helpers/api-client.js";
+import { ALL_IDS, idsWithout, SEED_ROWS, SHARD_IDS } from "../helpers/fixtures.js";
+import { sleep } from "../helpers/wait.js";
 
 /** Short, so the timeout cases stay quick, and long enough that error/resuming/down answers stay well under it. */
 const TIMEOUT = 500;
@@ -52,7 +40,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const shard of SHARDS) {
+  for (const shard of SHARD_IDS) {
     await runtime.setFault(shard, undefined);
     await defaults.setFault(shard, undefined);
   }
@@ -101,7 +89,7 @@ const MODES: readonly ModeCase[] = [
   { label: `slow=${TIMEOUT / 5}`, fault: { mode: "slow", ms: TIMEOUT / 5 }, status: "ok", attempts: 1 },
 ];
 
-const CASES = SHARDS.flatMap((shard) => MODES.map((mode) => ({ shard, ...mode })));
+const CASES = SHARD_IDS.flatMap((shard) => MODES.map((mode) => ({ shard, ...mode })));
 
 describe("GET /data with one failing shard", () => {
   it.each(CASES)("answers 200 within its bounds when shard $shard is $label", async (c) => {

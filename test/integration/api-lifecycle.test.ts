@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { ConfigError } from "../../functions/core/errors.js";
 import { parseFaults } from "../../local/faults.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
-import { allRows, del, get, idsOf, post, put, SEED_ROWS } from "../helpers/api-client.js";
+import { allRows, del, get, idsOf, post, put } from "../helpers/api-client.js";
+import { SEED_ROWS } from "../helpers/fixtures.js";
 
 interface Invocation {
   readonly code: number | null;

@@ -5,7 +5,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
 import {
-  ALL_IDS,
   type Answer,
   allRows,
   BREAKER_OFF,
@@ -13,13 +12,11 @@ import {
   expectError,
   get,
   idsOf,
-  idsWithout,
   post,
   request,
-  SEED_ROWS,
-  SHARDS,
   walk,
 } from "../helpers/api-client.js";
+import { ALL_IDS, idsWithout, SEED_ROWS, SHARD_IDS } from "../helpers/fixtures.js";
 
 let runtime: LocalRuntime;
 let url: string;
@@ -35,7 +32,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const shard of SHARDS) await runtime.setFault(shard, undefined);
+  for (const shard of SHARD_IDS) await runtime.setFault(shard, undefined);
 });
 
 afterAll(async () => {
@@ -52,7 +49,7 @@ describe("GET /data", () => {
     expect(answer.body.partial).toBe(false);
     expect(answer.body.next).toBeNull();
     expect(answer.body.shards).toEqual(
-      SHARDS.map((shard) => ({ shard, status: "ok", count: 20, ms: expect.any(Number) })),
+      SHARD_IDS.map((shard) => ({ shard, status: "ok", count: 20, ms: expect.any(Number) })),
     );
   });
 
@@ -114,7 +111,7 @@ describe("GET /data", () => {
     expect(pages.at(-1)?.body.next).toBeNull();
   });
 
-  it.each(SHARDS)(
+  it.each(SHARD_IDS)(
     "walks exactly the other shards' ids while shard %i is down, ending only if it holds no later id",
     async (shard) => {
       await runtime.setFault(shard, { mode: "down" });
@@ -220,7 +217,7 @@ describe("GET /data/{id}", () => {
 
 describe("the rest of the surface", () => {
   it("answers GET /health with ok without touching the shards", async () => {
-    for (const shard of SHARDS) await runtime.setFault(shard, { mode: "hang" });
+    for (const shard of SHARD_IDS) await runtime.setFault(shard, { mode: "hang" });
     const answer = await get(url, "/health");
     expect(answer.status).toBe(200);
     expect(answer.body).toEqual({ status: "ok" });

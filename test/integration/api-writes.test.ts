@@ -5,18 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
-import {
-  allRows,
-  del,
-  expectError,
-  get,
-  post,
-  put,
-  request,
-  SEED_ROWS,
-  storedName,
-} from "../helpers/api-client.js";
-import { ownerOfSeed } from "../helpers/fixtures.js";
+import { allRows, del, expectError, get, post, put, request, storedName } from "../helpers/api-client.js";
+import { ownerOfSeed, SEED_ROWS } from "../helpers/fixtures.js";
 
 let runtime: LocalRuntime;
 let url: string;

@@ -14,7 +14,8 @@ import {
   SecretsErrorException,
 } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { clusterArn, signedPost, startTestShards, type TestShards } from "../helpers/data-api.js";
+import { clusterArn, EXAMPLE_ARN_SCOPE } from "../../local/arns.js";
+import { signedPost, startTestShards, type TestShards } from "../helpers/data-api.js";
 
 const IDLE_MS = 1000;
 
@@ -75,7 +76,7 @@ describe("errors", () => {
   });
 
   it("answers an unknown cluster ARN with HttpEndpointNotEnabledException", async () => {
-    const unknown = clusterArn("no-such-cluster");
+    const unknown = clusterArn("no-such-cluster", EXAMPLE_ARN_SCOPE);
     const error = await shards.client
       .send(new ExecuteStatementCommand({ resourceArn: unknown, secretArn, sql: "SELECT 1" }))
       .catch((e: unknown) => e);

@@ -13,7 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import { ConfigError } from "../../functions/core/errors.js";
 import { startDataApiEndpoint } from "../../local/data-api/index.js";
 import { formatFault, parseFault, parseFaults } from "../../local/faults.js";
-import { dataApiClient, eventually, startTestShards, type TestShards } from "../helpers/data-api.js";
+import { dataApiClient, startTestShards, type TestShards } from "../helpers/data-api.js";
+import { eventually } from "../helpers/wait.js";
 
 let shards: TestShards;
 

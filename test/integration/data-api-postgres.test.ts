@@ -13,7 +13,7 @@ import { describe, expect, inject, it } from "vitest";
 import { ConfigError } from "../../functions/core/errors.js";
 import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import { createShardDatabases, type PostgresConnection, startPostgres } from "../../local/postgres.js";
-import { eventually } from "../helpers/data-api.js";
+import { eventually } from "../helpers/wait.js";
 
 const CHILD = fileURLToPath(new URL("../helpers/data-api-postgres-child.ts", import.meta.url));
 

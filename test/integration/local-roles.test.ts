@@ -6,7 +6,8 @@
 import { ExecuteStatementCommand, RDSDataClient } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { writeTimings } from "../../functions/core/write-deadline.js";
-import { type LocalRuntime, localArns, startLocalRuntime } from "../../local/runtime.js";
+import { localArns } from "../../local/arns.js";
+import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
 
 let runtime: LocalRuntime;
 let client: RDSDataClient;

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { eventually } from "../helpers/data-api.js";
+import { eventually } from "../helpers/wait.js";
 
 interface Started {
   readonly child: ChildProcess;

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
-import { get, SHARDS } from "../helpers/api-client.js";
+import { get } from "../helpers/api-client.js";
+import { SHARD_IDS } from "../helpers/fixtures.js";
 
 let runtime: LocalRuntime;
 
@@ -35,7 +36,7 @@ describe("Data API endpoints bound to another address", () => {
   it("are what the API calls: every shard answers", async () => {
     const answer = await get(runtime.url, "/data?limit=1000");
     expect(answer.status).toBe(200);
-    expect(answer.body.shards.map((s: { status: string }) => s.status)).toEqual(SHARDS.map(() => "ok"));
+    expect(answer.body.shards.map((s: { status: string }) => s.status)).toEqual(SHARD_IDS.map(() => "ok"));
     expect(JSON.parse(runtime.env.SHARDS ?? "[]").map((s: { endpoint: string }) => s.endpoint)).toEqual(
       runtime.shards.map((s) => `http://127.0.0.2:${s.endpoint.port}`),
     );

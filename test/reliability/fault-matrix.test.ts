@@ -14,23 +14,19 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Fault } from "../../local/faults.js";
 import type { LocalRuntime } from "../../local/runtime.js";
+import { type Answer, httpClient } from "../helpers/api-client.js";
+import { DEFAULT_MAP, SEED, SHARD_IDS, seedIdsOf } from "../helpers/fixtures.js";
 import {
-  type Answer,
   breakerStates,
-  eventually,
   healAll,
-  httpClient,
-  idsOf,
-  MAP,
   type ResourceCounts,
   readmitAll,
   resourceCounts,
-  SEED,
-  SHARD_IDS,
   startRuntime,
   trackTimers,
   watchProcess,
 } from "../helpers/reliability-runtime.js";
+import { eventually } from "../helpers/wait.js";
 
 /**
  * 500 ms rather than the 300 ms this file used before the breaker: each case now starts after a whole timeout
@@ -124,7 +120,7 @@ let timers: ReturnType<typeof trackTimers>;
 let before: ResourceCounts;
 
 /** One id per shard, in the middle of its first range, and the PUT body that writes back its seeded name. */
-const probeId = (shard: number) => idsOf(shard)[4] as number;
+const probeId = (shard: number) => seedIdsOf(shard)[4] as number;
 
 async function exercise(): Promise<{ list: Answer; gets: Answer[]; puts: Answer[] }> {
   const [list, ...rest] = await Promise.all([
@@ -186,7 +182,7 @@ describe("every fault mode on every shard, and every pair of shards failing diff
 
     // GET /data: 200, exactly the rows of the shards that answered, in id order, and the truth in `shards`.
     expect(list.status).toBe(200);
-    const expectedIds = [...SEED.keys()].filter((id) => !failing.includes(MAP.ownerOf(id) as number));
+    const expectedIds = [...SEED.keys()].filter((id) => !failing.includes(DEFAULT_MAP.ownerOf(id) as number));
     expect(list.body.items).toEqual(expectedIds.map((id) => ({ id, name: SEED.get(id) })));
     // Never the last page while a failed shard could hold later rows: `next` resumes after the last row read.
     expect(list.body.next).toBe(failing.length > 0 ? (expectedIds.at(-1) ?? 0) : null);
@@ -197,7 +193,7 @@ describe("every fault mode on every shard, and every pair of shards failing diff
       expect(report, `shard ${shard} report`).toMatchObject({
         status: want.status,
         ...(want.error ? { error: want.error } : {}),
-        ...(want.status === "ok" ? { count: idsOf(shard).length } : {}),
+        ...(want.status === "ok" ? { count: seedIdsOf(shard).length } : {}),
       });
       if (want.status === "timeout") expect(report.ms).toBeGreaterThanOrEqual(TIMEOUT_MS);
     }
@@ -215,7 +211,7 @@ describe("every fault mode on every shard, and every pair of shards failing diff
       } else {
         expect(get.status).toBe(503);
         expect(get.body.error.code).toBe("shard_unavailable");
-        expect(get.headers["retry-after"]).toBe("1");
+        expect(get.headers.get("retry-after")).toBe("1");
         expect(get.body.shards).toEqual([expect.objectContaining({ shard, status: want.status })]);
       }
     }
@@ -228,7 +224,7 @@ describe("every fault mode on every shard, and every pair of shards failing diff
       } else {
         expect(put.status).toBe(503);
         expect(put.body.error.code).toBe("shard_unavailable");
-        expect(put.headers["retry-after"]).toBe("1");
+        expect(put.headers.get("retry-after")).toBe("1");
       }
     }
 

@@ -9,17 +9,16 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Fault } from "../../local/faults.js";
 import type { LocalRuntime } from "../../local/runtime.js";
+import { type Answer, httpClient } from "../helpers/api-client.js";
+import { seedIdsOf } from "../helpers/fixtures.js";
 import {
-  type Answer,
   collectGarbage,
-  eventually,
   healAll,
-  httpClient,
-  idsOf,
   startRuntime,
   trackTimers,
   watchProcess,
 } from "../helpers/reliability-runtime.js";
+import { eventually } from "../helpers/wait.js";
 
 /**
  * Longer than the 200 ms this test used before the breaker: then half the clients sat idle on the hung shard; now
@@ -129,7 +128,7 @@ function check(answer: Answer, hung: boolean, path: string): { problem?: string;
   const [from, to] = only ? [Number(only[1]), Number(only[2])] : [-Infinity, Infinity];
   const within = [1, 3]
     .filter((id) => status(id) === "ok")
-    .flatMap((id) => idsOf(id))
+    .flatMap((id) => seedIdsOf(id))
     .filter((id) => id >= from && id <= to);
   const ids = answer.body.items.map((r: { id: number }) => r.id);
   if (ids.join() !== within.sort((a, b) => a - b).join()) return bad("rows are not those of the ok shards");
@@ -286,7 +285,7 @@ it("stays truthful while a shard flaps between every fault, and heals as soon as
         const ok = shards.filter((s) => s.status === "ok").map((s) => s.shard);
         const want = [1, 2, 3]
           .filter((id) => ok.includes(id))
-          .flatMap((id) => idsOf(id))
+          .flatMap((id) => seedIdsOf(id))
           .sort((a, b) => a - b);
         const ids = (answer.body?.items ?? []).map((r: { id: number }) => r.id);
         // Only the flapping shard can be skipped by its breaker: the others answer every call.

@@ -11,8 +11,10 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { type PostgresServer, startPostgres } from "../../local/postgres.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
-import { dataApiClient, eventually } from "../helpers/data-api.js";
-import { type Answer, httpClient, startRuntime } from "../helpers/reliability-runtime.js";
+import { type Answer, httpClient } from "../helpers/api-client.js";
+import { dataApiClient } from "../helpers/data-api.js";
+import { startRuntime } from "../helpers/reliability-runtime.js";
+import { eventually } from "../helpers/wait.js";
 
 const READERS = 50;
 

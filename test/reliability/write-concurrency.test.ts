@@ -14,16 +14,11 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { LocalRuntime } from "../../local/runtime.js";
+import { httpClient } from "../helpers/api-client.js";
+import { DEFAULT_MAP, SEED } from "../helpers/fixtures.js";
+import { prng } from "../helpers/prng.js";
 import { linearize, type RowState, type WriteOp } from "../helpers/reliability-linearizability.js";
-import {
-  httpClient,
-  MAP,
-  recordedWrite,
-  SEED,
-  snapshot,
-  startRuntime,
-  watchProcess,
-} from "../helpers/reliability-runtime.js";
+import { recordedWrite, snapshot, startRuntime, watchProcess } from "../helpers/reliability-runtime.js";
 
 const CLIENTS = 20;
 const OPS_PER_CLIENT = 40;
@@ -33,18 +28,6 @@ const HOT_ABSENT = 35;
 /** One id per client, none of them hot. */
 const COLD = [...SEED.keys()].filter((id) => !(HOT as readonly number[]).includes(id)).slice(0, CLIENTS);
 const SEED_VALUE = Number(process.env.WRITES_SEED ?? 424_242);
-
-/** mulberry32: a tiny seeded PRNG, so a failing interleaving of choices can be replayed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof httpClient>;
@@ -116,7 +99,7 @@ it(`${CLIENTS} clients x ${OPS_PER_CLIENT} writes on shared and own ids: the tab
 
   // Stored once, on the owning shard; and the API reads exactly what is stored.
   const stored = await storedRows();
-  const misplaced = stored.filter((r) => MAP.ownerOf(r.id) !== r.shard);
+  const misplaced = stored.filter((r) => DEFAULT_MAP.ownerOf(r.id) !== r.shard);
   expect(misplaced).toEqual([]);
   const ids = stored.map((r) => r.id);
   expect(new Set(ids).size).toBe(ids.length);

@@ -15,39 +15,26 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { LocalRuntime } from "../../local/runtime.js";
+import { httpClient } from "../helpers/api-client.js";
+import { SEED, SHARD_IDS, seedIdsOf } from "../helpers/fixtures.js";
+import { prng } from "../helpers/prng.js";
 import { linearize, type RowState, type WriteOp } from "../helpers/reliability-linearizability.js";
 import {
   healAll,
-  httpClient,
-  idsOf,
   recordedWrite,
-  SEED,
-  SHARD_IDS,
   snapshot,
   startRuntime,
   watchProcess,
 } from "../helpers/reliability-runtime.js";
+import { sleep } from "../helpers/wait.js";
 
 /** Short, so a run with many faults fits in well under a minute; the write timings scale with it. */
 const TIMEOUT_MS = 1000;
 const CLIENTS = 9;
 const RUN_MS = 14_000;
 /** Two ids per shard that every client fights over. */
-const HOT = SHARD_IDS.flatMap((shard) => idsOf(shard).slice(0, 2));
+const HOT = SHARD_IDS.flatMap((shard) => seedIdsOf(shard).slice(0, 2));
 const SEED_VALUE = Number(process.env.WRITES_SEED ?? 1_234_567);
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let runtime: LocalRuntime;
 let client: ReturnType<typeof httpClient>;
@@ -102,7 +89,7 @@ type FaultKind = "slow_past_timeout" | "lock_past_timeout" | "down_mid_call" | "
 async function faultLoop(shard: number, random: () => number, until: number): Promise<FaultKind[]> {
   const kinds: FaultKind[] = [];
   const database = runtime.shards.find((s) => s.id === shard)?.database ?? "";
-  const ids = HOT.filter((id) => idsOf(shard).includes(id));
+  const ids = HOT.filter((id) => seedIdsOf(shard).includes(id));
   const all: FaultKind[] = [
     "slow_past_timeout",
     "lock_past_timeout",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULTS, loadConfig, parseShards } from "../../functions/core/config.js";
 import { ConfigError } from "../../functions/core/errors.js";
-import { ARN_1, ARN_2, type RawShard, rawShards, secretArn, testEnv } from "../helpers/fixtures.js";
+import { ARN_1, ARN_2, type RawShard, rawShards, shardSecretArn, testEnv } from "../helpers/fixtures.js";
 
 const withShard1 = (patch: Partial<RawShard> | Record<string, unknown>) =>
   testEnv({ SHARDS: JSON.stringify(rawShards({ 1: patch as Partial<RawShard> })) });
@@ -17,7 +17,7 @@ describe("loadConfig", () => {
           [31, 40],
         ],
         resourceArn: ARN_1,
-        secretArn: secretArn(1),
+        secretArn: shardSecretArn(1),
         database: "app",
       },
       expect.objectContaining({ id: 2, resourceArn: ARN_2 }),

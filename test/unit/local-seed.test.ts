@@ -8,6 +8,7 @@ import {
   planSeed,
   SEED_CHUNK_ROWS,
   type SeedPlan,
+  seedRows,
 } from "../../local/seed.js";
 
 /** The ids a plan loads, per shard, computed the way its SQL computes them. */
@@ -124,4 +125,26 @@ describe("planSeed", () => {
     );
     expect(planSeed(huge, 1000).rows).toBe(1000);
   });
+});
+
+describe("seedRows", () => {
+  it("lists the default map's seed row by row: ids 1 to 60 named Test N, each on its owning shard", () => {
+    const rows = seedRows(defaultMap());
+    expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(rows.every((r) => r.name === `Test ${r.id}`)).toBe(true);
+    expect(rows.filter((r) => r.shard === 1).map((r) => r.id)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    ]);
+  });
+
+  it.each([["all" as const], ["none" as const], [1], [7], [59]])(
+    "lists the ids the plan's SQL inserts for %s",
+    (seed) => {
+      const map = defaultMap();
+      const byShard = new Map<number, number[]>();
+      for (const r of seedRows(map, seed)) byShard.set(r.shard, [...(byShard.get(r.shard) ?? []), r.id]);
+      const planned = [...plannedIds(planSeed(map, seed))].filter(([, ids]) => ids.length > 0);
+      expect(byShard).toEqual(new Map(planned));
+    },
+  );
 });

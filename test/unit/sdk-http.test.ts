@@ -11,6 +11,7 @@ import { createShardClients } from "../../functions/core/data-api.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
 import { type RawShard, rawShards, SEED_ROWS, SHARD_ARNS, seedIdsOf } from "../helpers/fixtures.js";
 import { answerFrom, seededStores } from "../helpers/unit-data-api.js";
+import { eventually, sleep } from "../helpers/wait.js";
 
 interface FakeEndpoint {
   readonly url: string;
@@ -20,7 +21,7 @@ interface FakeEndpoint {
   close(): Promise<void>;
 }
 
-type Answer = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+type Responder = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 
 const servers: Server[] = [];
 
@@ -29,7 +30,7 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-async function startEndpoint(answer: Answer): Promise<FakeEndpoint> {
+async function startEndpoint(answer: Responder): Promise<FakeEndpoint> {
   const arrivals: number[] = [];
   const closes: number[] = [];
   const server = createServer((req, res) => {
@@ -50,7 +51,7 @@ async function startEndpoint(answer: Answer): Promise<FakeEndpoint> {
 
 /** Answers like the Data API would, from the seeded stores, for whichever shard the resourceArn names. */
 const stores = seededStores();
-const healthy: Answer = (_req, res, body) => {
+const healthy: Responder = (_req, res, body) => {
   const input = JSON.parse(body) as ExecuteStatementCommandInput;
   const shard = Number(Object.entries(SHARD_ARNS).find(([, arn]) => arn === input.resourceArn)?.[0]);
   const store = stores.get(shard);
@@ -64,24 +65,14 @@ const healthy: Answer = (_req, res, body) => {
 };
 
 /** Answers every request with the Data API error `errorType`, the way the service sends one. */
-function failing(status: number, errorType: string): Answer {
+function failing(status: number, errorType: string): Responder {
   return (_req, res) => {
     res.writeHead(status, { "content-type": "application/json", "x-amzn-ErrorType": errorType });
     res.end(JSON.stringify({ message: `${errorType} from the fake endpoint` }));
   };
 }
 
-const never: Answer = () => {};
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > end) throw new Error("condition not met in time");
-    await sleep(5);
-  }
-}
+const never: Responder = () => {};
 
 /** A table over real clients whose shard 2 lives at `shard2Url` and the others at the healthy endpoint. */
 function tableWithShard2At(shard2Url: string, okUrl: string, env: Record<string, string> = {}) {
@@ -141,7 +132,7 @@ describe("the real SDK client under the per-call deadline", () => {
     expect(elapsed).toBeGreaterThanOrEqual(190);
     expect(elapsed).toBeLessThan(200 + 300);
 
-    await until(() => hung.closes.length > 0, 1000);
+    expect(await eventually(() => hung.closes.length > 0, 1000, 5)).toBe(true);
     const closedAfter = (hung.closes[0] ?? Number.NaN) - started;
     expect(closedAfter).toBeGreaterThanOrEqual(190);
     expect(closedAfter).toBeLessThan(200 + 250);

@@ -1,12 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MalformedResultError } from "../../functions/core/errors.js";
-import {
-  parseRows,
-  quoteIdent,
-  RANGES_SCANNED_ALONE,
-  selectOne,
-  selectRange,
-} from "../../functions/core/sql.js";
+import { parseRows, RANGES_SCANNED_ALONE, selectOne, selectRange } from "../../functions/core/sql.js";
+import { quoteIdent } from "../../functions/core/sql-identifier.js";
 
 describe("selectRange", () => {
   it("reads one range with the range as the index bounds, binding every value", () => {
