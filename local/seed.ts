@@ -103,7 +103,7 @@ export function planSeed(map: ShardMap, seed: Seed): SeedPlan {
 
 const SEED_NAME_PREFIX = "Test ";
 
-/** The name the seed gives row `id` (`Test N`, as in DESIGN.md; the SQL of {@link seedChunkSql} writes the same). */
+/** The name the seed gives row `id` (`Test N`, as docs/architecture.md says; the SQL of {@link seedChunkSql} writes the same). */
 export const seedName = (id: number): string => `${SEED_NAME_PREFIX}${id}`;
 
 /** A seeded row and the shard it is seeded on. */

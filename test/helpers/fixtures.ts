@@ -23,7 +23,7 @@ export interface RawShard {
   endpoint?: string;
 }
 
-/** The three shards of DESIGN.md, with valid ARNs; `patch` changes one shard by id. */
+/** The three shards of the default map (docs/architecture.md), with valid ARNs; `patch` changes one shard by id. */
 export function rawShards(patch: Record<number, Partial<RawShard>> = {}): RawShard[] {
   return DEFAULT_SHARD_RANGES.map((s) => ({
     id: s.id,
@@ -45,7 +45,7 @@ export function testConfig(extra: Record<string, string | undefined> = {}): AppC
   return loadConfig(testEnv(extra));
 }
 
-/** The default map of DESIGN.md, validated. */
+/** The default map (docs/architecture.md#the-shard-map), validated. */
 export const DEFAULT_MAP = createShardMap(DEFAULT_SHARD_RANGES);
 export const SHARD_IDS: readonly number[] = DEFAULT_MAP.shards.map((s) => s.id);
 

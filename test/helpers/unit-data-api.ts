@@ -119,7 +119,7 @@ export function answerAfter(store: ShardStore | undefined, ms: number) {
   };
 }
 
-/** One store per shard, seeded like DESIGN.md (id N named `Test N` on its owner). */
+/** One store per shard, seeded as the local runtime seeds the default map (docs/architecture.md: id N named `Test N` on its owner). */
 export function seededStores(rows: readonly Row[] = SEED_ROWS): Map<number, ShardStore> {
   const stores = new Map<number, ShardStore>(SHARD_IDS.map((s) => [s, new Map()]));
   for (const r of rows) stores.get(ownerOfSeed(r.id))?.set(r.id, r.name);
