@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { sleep } from "../helpers/wait.js";
 
 const CHILD = fileURLToPath(new URL("../helpers/lifecycle-child.ts", import.meta.url));
 
@@ -28,12 +29,10 @@ async function startChild(): Promise<{ child: ChildProcess; output: () => string
   });
   while (!text.includes("ready\n")) {
     if (started.exitCode !== null) throw new Error(`child exited early: ${text}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   return { child: started, output: () => text };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("stopOnSignals with a stop that hangs", () => {
   it("ignores a second SIGINT within 2 s of the first and exits at once (130) on one after", async () => {
