@@ -1,6 +1,6 @@
-import { ClientError } from "../core/errors.js";
 import { MAX_NAME_LENGTH } from "../core/row.js";
 import { MAX_ID, MIN_ID } from "../core/shard-map.js";
+import { ClientError } from "./errors.js";
 
 export const LIMIT = { min: 1, max: 1000, default: 100 } as const;
 
