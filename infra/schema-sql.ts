@@ -8,7 +8,7 @@ import { quoteIdent } from "../functions/core/sql.js";
  */
 export const MAX_SEED_ROWS_PER_SHARD = 100_000;
 
-/** The table of DESIGN.md. `IF NOT EXISTS` makes the statement safe to run again on every stack update. */
+/** The table of docs/architecture.md. `IF NOT EXISTS` makes the statement safe to run again on every stack update. */
 export function createTableSql(table: string): string {
   return `CREATE TABLE IF NOT EXISTS ${quoteIdent(table)} (id INT PRIMARY KEY, name VARCHAR(255))`;
 }
