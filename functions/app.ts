@@ -81,14 +81,6 @@ function toRequest(event: APIGatewayProxyEventV2, context: InvocationContext | u
   };
 }
 
-/** The route for the request; one API Gateway sent through the public `$default` route never runs a table route. */
-function resolve(router: Router, event: APIGatewayProxyEventV2, req: ApiRequest): Resolution {
-  const resolved = router.resolve(req.method, req.path);
-  if (resolved.kind === "found" && !routeKeyAgrees(event.routeKey, resolved.route))
-    return { kind: "not_found" };
-  return resolved;
-}
-
 /** What the request comes to: its route's result, or without one a 404 `route_not_found`, a 405 or a preflight. */
 async function run(req: ApiRequest, resolved: Resolution): Promise<RouteResult> {
   if (resolved.kind === "found") return resolved.handler({ ...req, params: resolved.params });
@@ -115,7 +107,10 @@ export function createApp(deps: AppDeps): App {
   return async (event, context) => {
     const started = performance.now();
     const req = toRequest(event, context);
-    const resolved = resolve(router, event, req);
+    let resolved = router.resolve(req.method, req.path);
+    // A request API Gateway sent through the public `$default` route never runs a table route (route-table.ts).
+    if (resolved.kind === "found" && !routeKeyAgrees(event.routeKey, resolved.route))
+      resolved = { kind: "not_found" };
     const { response, shards } = await run(req, resolved).catch((err) =>
       errorResult(err, req.method, deps.logger),
     );

@@ -54,8 +54,9 @@ export function createRoutes(table: ShardedTable): Router {
     })
     .on("GET", "/data/{id}", async (req) => {
       const id = idParam(req);
-      const { item, shard, shards } = await table.get(id, req);
-      if (item) return routeResult(json(200, { item, shard }), shards);
+      const { shards, ...found } = await table.get(id, req);
+      const { item, shard } = found;
+      if (item) return routeResult(json(200, found), shards);
       // Unknown is not absent: only an answering shard may say the row does not exist.
       if (shards.some((s) => s.status !== "ok")) {
         const message = `id ${id} could not be read: shard ${shard} did not answer; retry later`;
@@ -68,8 +69,8 @@ export function createRoutes(table: ShardedTable): Router {
     })
     .on("POST", "/data", async (req) => {
       const row = parse(createBodySchema, jsonBody(req), "invalid_body");
-      const { item, shard, shards } = await table.create(row, req);
-      return routeResult(json(201, { item, shard }, { location: `/data/${row.id}` }), shards);
+      const { shards, ...created } = await table.create(row, req);
+      return routeResult(json(201, created, { location: `/data/${row.id}` }), shards);
     })
     .on("PUT", "/data/{id}", async (req) => {
       const id = idParam(req);
@@ -77,8 +78,8 @@ export function createRoutes(table: ShardedTable): Router {
       if (body.id !== undefined && body.id !== id) {
         throw new ClientError(400, "invalid_body", `id: ${body.id} does not match the path id ${id}`);
       }
-      const { item, shard, shards } = await table.replace(id, body.name, req);
-      return routeResult(json(200, { item, shard }), shards);
+      const { shards, ...replaced } = await table.replace(id, body.name, req);
+      return routeResult(json(200, replaced), shards);
     })
     .on("DELETE", "/data/{id}", async (req) => {
       const { shards } = await table.remove(idParam(req), req);

@@ -106,7 +106,7 @@ export const replaceBodySchema = strictObject<{ id?: number; name: string }>(
 );
 
 /** Parses `input` or throws a 400 naming the first offending field. */
-export function parse<T>(schema: Schema<T>, input: unknown, code = "invalid_request"): T {
+export function parse<T>(schema: Schema<T>, input: unknown, code: string): T {
   try {
     return schema(input);
   } catch (err) {
