@@ -9,13 +9,7 @@ import { ShardedTable } from "./core/sharded-table.js";
 import { errorResult } from "./http/errors.js";
 import { type ApiResponse, empty, errorResponse } from "./http/response.js";
 import { routeKeyAgrees } from "./http/route-table.js";
-import {
-  type ApiRequest,
-  type Resolution,
-  type RouteResult,
-  type Router,
-  routeResult,
-} from "./http/router.js";
+import { type ApiRequest, type Resolution, type RouteResult, routeResult } from "./http/router.js";
 import { createRoutes } from "./http/routes.js";
 
 /** The slice of the Lambda context the app uses; the local server passes nothing. */
