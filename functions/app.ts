@@ -1,3 +1,8 @@
+/**
+ * The request path, in one place: an API Gateway v2 event becomes a request, its route's result (or the answer to
+ * the error it threw) becomes the response, the log line and the metrics. `composeApp` builds it from an environment
+ * for the Lambda handler and the local server alike. docs/architecture.md walks through the whole path.
+ */
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { RDSDataClientConfig } from "@aws-sdk/client-rds-data";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
