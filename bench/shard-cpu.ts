@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
-import { composeApp } from "../functions/compose.js";
+import { composeApp } from "../functions/app.js";
 import { createShardMap } from "../functions/core/shard-map.js";
 import { startLocalRuntime } from "../local/runtime.js";
 import { attribute, type Profile } from "./lib/profile-attribution.js";

@@ -1,12 +1,21 @@
-import type { Logger } from "@aws-lambda-powertools/logger";
+/**
+ * The request path, in one place: an API Gateway v2 event becomes a request, its route's result (or the answer to
+ * the error it threw) becomes the response, the log line and the metrics. `composeApp` builds it from an environment
+ * for the Lambda handler and the local server alike. docs/architecture.md walks through the whole path.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { RDSDataClientConfig } from "@aws-sdk/client-rds-data";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
-import { ClientError, ShardUnavailableError } from "./core/errors.js";
-import { isFailure, type ShardReport } from "./core/outcome.js";
-import type { ShardedTable } from "./core/sharded-table.js";
-import { type ApiResponse, empty, errorResponse, json } from "./http/response.js";
+import type { BreakerChange } from "./core/circuit-breaker.js";
+import { type AppConfig, loadConfig } from "./core/config.js";
+import { createShardClients } from "./core/data-api.js";
+import { isFailure, type ShardReport } from "./core/shard-call.js";
+import { ShardedTable } from "./core/sharded-table.js";
+import { errorResult } from "./http/errors.js";
+import { type ApiResponse, empty, errorResponse } from "./http/response.js";
 import { routeKeyAgrees } from "./http/route-table.js";
-import type { ApiRequest, Resolution } from "./http/router.js";
-import { createRoutes, retryAfter } from "./http/routes.js";
+import { type ApiRequest, type Resolution, type RouteResult, routeResult } from "./http/router.js";
+import { createRoutes } from "./http/routes.js";
 
 /** The slice of the Lambda context the app uses; the local server passes nothing. */
 export interface InvocationContext {
@@ -57,11 +66,7 @@ function decodeBody(event: APIGatewayProxyEventV2): { body: string | undefined; 
   }
 }
 
-function toRequest(
-  event: APIGatewayProxyEventV2,
-  context: InvocationContext | undefined,
-  noteShards: ApiRequest["noteShards"],
-): ApiRequest {
+function toRequest(event: APIGatewayProxyEventV2, context: InvocationContext | undefined): ApiRequest {
   const { body, bodyNotUtf8 } = decodeBody(event);
   return {
     method: event.requestContext?.http?.method?.toUpperCase() ?? "GET",
@@ -70,16 +75,29 @@ function toRequest(
     query: event.queryStringParameters ?? {},
     headers: Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
     body,
-    ...(bodyNotUtf8 ? { bodyNotUtf8 } : {}),
+    bodyNotUtf8,
     remainingMs: context?.getRemainingTimeInMillis?.(),
-    noteShards,
   };
+}
+
+/** What the request comes to: its route's result, or without one a 404 `route_not_found`, a 405 or a preflight. */
+async function run(req: ApiRequest, resolved: Resolution): Promise<RouteResult> {
+  if (resolved.kind === "found") return resolved.handler({ ...req, params: resolved.params });
+  if (resolved.kind === "not_found") {
+    return routeResult(errorResponse(404, "route_not_found", `no route for ${req.method} ${req.path}`));
+  }
+  const allow = [...resolved.allow, "OPTIONS"].join(", ");
+  return routeResult(
+    req.method === "OPTIONS"
+      ? empty(204, { allow })
+      : errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${req.path}`, { allow }),
+  );
 }
 
 /**
  * The whole API as one function of an API Gateway v2 event: the Lambda handler and the local server both call it,
- * so they behave the same. Client errors become 4xx with their message; an unconfirmed write becomes a 503; anything
- * else is logged and answered with a generic 500 that reveals nothing.
+ * so they behave the same. The route returns what happened (its answer and the shards' reports), or throws an error
+ * that http/errors.ts turns into one; the response, the log line and the metrics are all made from that one value.
  */
 export function createApp(deps: AppDeps): App {
   const router = createRoutes(deps.table);
@@ -87,43 +105,21 @@ export function createApp(deps: AppDeps): App {
   if (missing.length > 0) throw new Error(`routes without a handler: ${missing.join(", ")}`);
   return async (event, context) => {
     const started = performance.now();
-    let shards: readonly ShardReport[] = [];
-    const req = toRequest(event, context, (reported) => {
-      shards = reported;
-    });
-    let resolved: Resolution = router.resolve(req.method, req.path);
+    const req = toRequest(event, context);
+    let resolved = router.resolve(req.method, req.path);
     // A request API Gateway sent through the public `$default` route never runs a table route (route-table.ts).
     if (resolved.kind === "found" && !routeKeyAgrees(event.routeKey, resolved.route))
       resolved = { kind: "not_found" };
-    let route = "unknown";
-    let response: ApiResponse;
-    try {
-      if (resolved.kind === "found") {
-        route = `${req.method} ${resolved.pattern}`;
-        response = await resolved.handler({ ...req, params: resolved.params });
-      } else if (resolved.kind === "method_not_allowed") {
-        const allow = [...resolved.allow, "OPTIONS"].join(", ");
-        response =
-          req.method === "OPTIONS"
-            ? empty(204, { allow })
-            : errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${req.path}`, {
-                allow,
-              });
-      } else {
-        response = errorResponse(404, "route_not_found", `no route for ${req.method} ${req.path}`);
-      }
-    } catch (err) {
-      response = errorToResponse(err, deps.logger);
-    }
-    const ms = Math.round(performance.now() - started);
-    const partial = shards.some(isFailure);
+    const { response, shards } = await run(req, resolved).catch((err) =>
+      errorResult(err, req.method, deps.logger),
+    );
     const summary: RequestSummary = {
       method: req.method,
-      route,
+      route: resolved.kind === "found" ? `${req.method} ${resolved.pattern}` : "unknown",
       status: response.statusCode,
-      ms,
+      ms: Math.round(performance.now() - started),
       shards,
-      partial,
+      partial: shards.some(isFailure),
     };
     deps.logger.info("request", { ...summary, path: req.path });
     deps.observe?.(summary);
@@ -131,20 +127,39 @@ export function createApp(deps: AppDeps): App {
   };
 }
 
-function errorToResponse(err: unknown, logger: Logger): ApiResponse {
-  if (err instanceof ClientError) return errorResponse(err.status, err.code, err.message);
-  if (err instanceof ShardUnavailableError) {
-    logger.warn("write not confirmed", { shard: err.shard, reason: err.reason, outcome: err.outcome });
-    const message =
-      err.outcome === "not_applied"
-        ? `shard ${err.shard} did not apply the write (${err.reason}); it was not applied and can be retried`
-        : `shard ${err.shard} did not confirm the write (${err.reason}); it may or may not have been applied, and can no longer take effect: read the row before retrying`;
-    return json(
-      503,
-      { error: { code: "shard_unavailable", message }, outcome: err.outcome, shard: err.shard },
-      retryAfter(err.retryAfterMs),
-    );
-  }
-  logger.error("unhandled error", err as Error);
-  return errorResponse(500, "internal_error", "internal server error");
+export interface Composed {
+  readonly app: App;
+  readonly config: AppConfig;
+  readonly logger: Logger;
+  readonly table: ShardedTable;
+}
+
+/**
+ * Builds the app from an environment: config validated once, clients created once. The Lambda handler calls this at
+ * init and the local server calls it with the local runtime's environment, so both run the very same objects.
+ */
+export function composeApp(
+  env: Record<string, string | undefined>,
+  extra: Partial<Pick<AppDeps, "observe" | "logger">> & {
+    /** The Data API clients' credentials (the local runtime's); unset, the SDK's default provider chain. */
+    credentials?: RDSDataClientConfig["credentials"];
+    /** Told of every change of a shard's circuit breaker, after it is logged (the handler counts them in metrics). */
+    onBreakerChange?: (change: BreakerChange) => void;
+  } = {},
+): Composed {
+  const config = loadConfig(env);
+  const logger =
+    extra.logger ?? new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME ?? "sharded-data-api" });
+  const onBreakerChange = (change: BreakerChange) => {
+    // Once per change, not per skipped call: a shard that stays down says so once per cool-down at most.
+    logger[change.to === "open" ? "warn" : "info"]("shard circuit breaker", { ...change });
+    extra.onBreakerChange?.(change);
+  };
+  const table = new ShardedTable({
+    config,
+    clients: createShardClients(config, extra.credentials),
+    onBreakerChange,
+  });
+  const app = createApp({ table, logger, observe: extra.observe });
+  return { app, config, logger, table };
 }

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
-import { composeApp } from "./compose.js";
+import { composeApp } from "./app.js";
 import type { ApiResponse } from "./http/response.js";
 import { createBreakerMetrics, createMetricsObserver } from "./observability/metrics.js";
 

@@ -1,10 +1,10 @@
 import { ConfigError } from "../functions/core/errors.js";
-import { createApp } from "./create-app.js";
+import { createCdkApp } from "./cdk-app.js";
 
 // The CDK CLI runs this file (cdk.json: "npx tsx infra/app.ts"). A bad context value is reported as one line naming
 // the key, not as a stack trace.
 try {
-  createApp().app.synth();
+  createCdkApp().app.synth();
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(`Configuration error: ${error.message}`);

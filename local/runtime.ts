@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Logger } from "@aws-lambda-powertools/logger";
-import type { App, AppDeps } from "../functions/app.js";
-import { composeApp } from "../functions/compose.js";
+import { type App, type AppDeps, composeApp } from "../functions/app.js";
 import { DEFAULTS } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
 import {

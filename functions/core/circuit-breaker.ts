@@ -57,7 +57,8 @@ export type Admission =
 /** How a call the breaker admitted ended, as the breaker needs to know it. */
 export type CallResult = { readonly ok: true } | { readonly ok: false; readonly failure: string };
 
-interface ShardState {
+/** One shard's breaker: its state and what it has counted so far. */
+interface Breaker {
   state: BreakerState;
   failures: number;
   openedAt: number;
@@ -88,7 +89,7 @@ export class ShardBreakers {
   readonly #settings: BreakerSettings;
   readonly #now: Clock;
   readonly #onChange: ((change: BreakerChange) => void) | undefined;
-  readonly #shards = new Map<number, ShardState>();
+  readonly #shards = new Map<number, Breaker>();
 
   constructor(settings: BreakerSettings, now: Clock, onChange?: (change: BreakerChange) => void) {
     this.#settings = settings;
@@ -96,7 +97,7 @@ export class ShardBreakers {
     this.#onChange = onChange;
   }
 
-  #of(shard: number): ShardState {
+  #of(shard: number): Breaker {
     let s = this.#shards.get(shard);
     if (!s) {
       s = {
@@ -111,7 +112,7 @@ export class ShardBreakers {
     return s;
   }
 
-  #move(shard: number, s: ShardState, to: BreakerState, cause?: string): void {
+  #move(shard: number, s: Breaker, to: BreakerState, cause?: string): void {
     const from = s.state;
     if (from === to) return;
     s.state = to;

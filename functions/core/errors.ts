@@ -1,6 +1,9 @@
+import type { ShardReport } from "./shard-call.js";
+
 /**
- * Named errors. Only {@link ClientError}s carry messages meant for API clients; everything else is logged and
- * answered with a generic message, so internal details never reach a response.
+ * Named errors of the core. They say what went wrong in the table's terms and never choose an HTTP status: http/
+ * maps them to answers (http/errors.ts). Errors a write or read raises after its shard answered carry that shard's
+ * report (`shards`), so the request's log line and metrics say what the shard did whatever the answer.
  */
 
 /** Configuration is missing or invalid; thrown once at start so a bad deploy fails fast and says which field. */
@@ -8,17 +11,32 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** A request the client can fix: the status is a 4xx and the message is safe to show. */
-export class ClientError extends Error {
-  override name = "ClientError";
+/**
+ * A call on the table that did not do what was asked, said in the table's terms. `shards` is what the shards it
+ * called did (none for an id no shard holds), for the request's log line and metrics.
+ */
+export class TableError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
     message: string,
-    options?: ErrorOptions,
+    readonly shards: readonly ShardReport[] = [],
   ) {
-    super(message, options);
+    super(message);
   }
+}
+
+/** No shard's ranges hold the id: nothing was called. */
+export class IdOutOfRangeError extends TableError {
+  override name = "IdOutOfRangeError";
+}
+
+/** A create whose id already exists: the owning shard answered in time and inserted nothing. */
+export class DuplicateIdError extends TableError {
+  override name = "DuplicateIdError";
+}
+
+/** A replace or delete of an id that has no row: the owning shard answered in time and changed nothing. */
+export class RowNotFoundError extends TableError {
+  override name = "RowNotFoundError";
 }
 
 /** A shard did not answer before its deadline. */
@@ -27,9 +45,8 @@ export class ShardTimeoutError extends Error {
   constructor(
     readonly shard: number,
     readonly timeoutMs: number,
-    options?: ErrorOptions,
   ) {
-    super(`shard ${shard} did not answer within ${timeoutMs} ms`, options);
+    super(`shard ${shard} did not answer within ${timeoutMs} ms`);
   }
 }
 
@@ -42,21 +59,21 @@ export class MalformedResultError extends Error {
  * What is known about a write its shard did not confirm: `not_applied` only when it provably never reached the
  * database or the database provably did nothing (connection refused, its deadline passed before sending, or the
  * statement itself answered that it ran too late); `unknown` otherwise. Either way it can no longer take effect
- * once the 503 is answered (see `write-deadline.ts`).
+ * once the error is answered (see `write-deadline.ts`).
  */
 export type WriteOutcome = "not_applied" | "unknown";
 
-/** A write could not be confirmed by its owning shard (answered as 503). */
-export class ShardUnavailableError extends Error {
+/** A write could not be confirmed by its owning shard; `shards` holds its one report (the refused or failed call). */
+export class ShardUnavailableError extends TableError {
   override name = "ShardUnavailableError";
   constructor(
     readonly shard: number,
     readonly reason: string,
-    readonly outcome: WriteOutcome = "unknown",
+    readonly outcome: WriteOutcome,
+    shards: readonly ShardReport[],
     /** How long until the shard is worth trying again (an open circuit breaker's remaining cool-down). */
     readonly retryAfterMs?: number,
-    options?: ErrorOptions,
   ) {
-    super(`shard ${shard} is unavailable: ${reason}`, options);
+    super(`shard ${shard} is unavailable: ${reason}`, shards);
   }
 }

@@ -1,7 +1,57 @@
+/**
+ * One call to one shard: run under its own deadline ({@link callWithDeadline}), ended in a tagged {@link ShardOutcome},
+ * and summed up for clients, logs and metrics as a {@link ShardReport}.
+ */
 import { ShardTimeoutError } from "./errors.js";
-import type { ShardOutcome } from "./outcome.js";
 
 export type Clock = () => number;
+
+/**
+ * What one shard call came to. Partial failure is data: every call ends in exactly one of these, and nothing
+ * throws past the scatter-gather (the same idea as Elasticsearch's `_shards` section of a search response).
+ */
+export type ShardOutcome<T> =
+  | { readonly shard: number; readonly status: "ok"; readonly value: T; readonly ms: number }
+  | { readonly shard: number; readonly status: "timeout"; readonly ms: number }
+  | { readonly shard: number; readonly status: "error"; readonly error: string; readonly ms: number }
+  | { readonly shard: number; readonly status: "skipped" }
+  /** Not called: its circuit breaker is open (circuit-breaker.ts); `lastFailure` is what opened it. */
+  | {
+      readonly shard: number;
+      readonly status: "unavailable";
+      readonly lastFailure: string;
+      readonly retryAfterMs: number;
+    };
+
+/** The per-shard summary clients see in `shards`: no rows, no internals, just what happened and how long it took. */
+export type ShardReport =
+  | { shard: number; status: "ok"; count: number; ms: number }
+  | { shard: number; status: "timeout"; ms: number }
+  | { shard: number; status: "error"; error: string; ms: number }
+  | { shard: number; status: "skipped" }
+  | {
+      shard: number;
+      status: "unavailable";
+      reason: "circuit_open";
+      lastFailure: string;
+      retryAfterMs: number;
+    };
+
+/** A failure a client should know about: a shard that could hold matching rows and did not deliver them. */
+export function isFailure(o: { readonly status: ShardOutcome<unknown>["status"] }): boolean {
+  return o.status === "timeout" || o.status === "error" || o.status === "unavailable";
+}
+
+/**
+ * The outcome as clients see it; `count` says how many rows (or changed rows) its value stands for. A timeout, an
+ * error or a skipped shard is its own report: those outcomes hold exactly the report's fields, in its order.
+ */
+export function report<T>(o: ShardOutcome<T>, count: (value: T) => number): ShardReport {
+  if (o.status === "ok") return { shard: o.shard, status: "ok", count: count(o.value), ms: o.ms };
+  if (o.status !== "unavailable") return o;
+  const { shard, lastFailure, retryAfterMs } = o;
+  return { shard, status: "unavailable", reason: "circuit_open", lastFailure, retryAfterMs };
+}
 
 /**
  * A short, safe name for what went wrong: the SDK's exception name (`DatabaseResumingException`), or the system

@@ -10,7 +10,7 @@ export interface ShardRanges {
 }
 
 /**
- * The default shard map from DESIGN.md. This constant is the one source of truth: the function falls back to it,
+ * The default shard map (docs/architecture.md). This constant is the one source of truth: the function falls back to it,
  * the CDK stack builds its clusters from it and the local runtime seeds its databases from it.
  */
 export const DEFAULT_SHARD_RANGES: readonly ShardRanges[] = [

@@ -1,11 +1,17 @@
 import { type BreakerChange, type CallResult, ShardBreakers } from "./circuit-breaker.js";
 import type { AppConfig, ShardConfig } from "./config.js";
 import { execute, type ShardClients } from "./data-api.js";
-import { ClientError, ShardUnavailableError } from "./errors.js";
+import { DuplicateIdError, IdOutOfRangeError, RowNotFoundError, ShardUnavailableError } from "./errors.js";
 import { mergePages, type ShardRows } from "./merge.js";
-import { isFailure, report, type ShardOutcome, type ShardReport } from "./outcome.js";
 import type { Row } from "./row.js";
-import { type Clock, callWithDeadline } from "./shard-call.js";
+import {
+  type Clock,
+  callWithDeadline,
+  isFailure,
+  report,
+  type ShardOutcome,
+  type ShardReport,
+} from "./shard-call.js";
 import { type IdRange, MAX_ID, MIN_ID } from "./shard-map.js";
 import { parseRows, type Statement, selectOne, selectRange } from "./sql.js";
 import { type WriteTimings, writeDeadline, writeHorizon, writeTimings } from "./write-deadline.js";
@@ -33,7 +39,8 @@ export interface ListResult {
   readonly shards: ShardReport[];
 }
 
-export interface GetResult {
+/** What a call on one row came to: the row (null: absent, or its shard failed), its owning shard, and what that shard did. */
+export interface RowResult {
   readonly item: Row | null;
   readonly shard: number;
   readonly shards: ShardReport[];
@@ -60,11 +67,7 @@ function breakerResult(o: ShardOutcome<unknown>): CallResult {
  * Budget for one request: how long a shard call may take at most. `remainingMs` is the Lambda's remaining time; the
  * margin keeps enough of it to answer, so a slow shard never turns into a Lambda timeout.
  */
-export type Budget = {
-  readonly remainingMs?: number;
-  /** Told what the owning shard did on a write or point read, whatever the answer, for logs and metrics. */
-  readonly noteShards?: (shards: readonly ShardReport[]) => void;
-};
+export type Budget = { readonly remainingMs?: number };
 
 /** Errors that prove a call never reached the shard: nothing was sent, so nothing can take effect. */
 const NEVER_SENT = new Set(["ECONNREFUSED", "WriteNotSentError"]);
@@ -241,12 +244,10 @@ export class ShardedTable {
     };
   }
 
-  /** The owner of `id`; an id no shard can hold is a 404 for reads and a 422 for writes (DESIGN.md). */
-  #owner(id: number, status: 404 | 422): ShardConfig {
+  /** The owner of `id`; http/ answers an id no shard can hold as a 404 for reads and a 422 for writes. */
+  #owner(id: number): ShardConfig {
     const owner = this.#config.map.ownerOf(id);
-    if (owner === undefined) {
-      throw new ClientError(status, "id_out_of_range", `id ${id} is outside every shard's range`);
-    }
+    if (owner === undefined) throw new IdOutOfRangeError(`id ${id} is outside every shard's range`);
     return this.#shard(owner);
   }
 
@@ -254,29 +255,27 @@ export class ShardedTable {
    * One row from the one shard that owns its id. `item` is null only when that shard answered and the row is absent;
    * when the shard failed, `shards` says so and the caller must not call the row absent.
    */
-  async get(id: number, budget: Budget = {}): Promise<GetResult> {
-    const shard = this.#owner(id, 404);
+  async get(id: number, budget: Budget = {}): Promise<RowResult> {
+    const shard = this.#owner(id);
     const outcome = await this.#read(shard, selectOne(this.#config.tableName, id), budget, (out) =>
       parseRows(out.formattedRecords),
     );
     const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
-    const shards = [report(outcome, (rows) => rows.length)];
-    budget.noteShards?.(shards);
-    return { item, shard: shard.id, shards };
+    return { item, shard: shard.id, shards: [report(outcome, (rows) => rows.length)] };
   }
 
   /**
    * Runs one write on the owning shard under its own deadline (see `write-deadline.ts`) and returns how many rows it
-   * changed, or throws a 503-bound {@link ShardUnavailableError} that says whether the write provably did not happen
-   * (`not_applied`) or may have (`unknown`). An `unknown` one is answered only once the write can no longer take
-   * effect, so a read after the 503 shows the final state.
+   * changed with the shard's report, or throws a {@link ShardUnavailableError} that says whether the write provably
+   * did not happen (`not_applied`) or may have (`unknown`). An `unknown` one is thrown only once the write can no
+   * longer take effect, so a read after the error's answer shows the final state.
    */
   async #write(
     shard: ShardConfig,
     id: number,
     build: (deadlineMs: number) => Statement,
     budget: Budget,
-  ): Promise<number> {
+  ): Promise<{ changed: number; shards: ShardReport[] }> {
     await this.#admitWrite(shard, id, budget);
     const client = this.#clients.write.get(shard.id);
     if (!client) throw new Error(`no write client for shard ${shard.id}`);
@@ -295,20 +294,20 @@ export class ShardedTable {
       },
       this.#now,
     );
-    budget.noteShards?.([report(outcome, (r) => r.changed)]);
+    const shards = [report(outcome, (r) => r.changed)];
     // A write that was never sent says nothing about the shard.
     if (sent) this.#breakers.record(shard.id, breakerResult(outcome));
     if (outcome.status === "ok") {
-      if (outcome.value.inTime) return outcome.value.changed;
-      throw new ShardUnavailableError(shard.id, "deadline", "not_applied");
+      if (outcome.value.inTime) return { changed: outcome.value.changed, shards };
+      throw new ShardUnavailableError(shard.id, "deadline", "not_applied", shards);
     }
     const reason = outcome.status === "error" ? outcome.error : outcome.status;
     const neverSent = !sent || (outcome.status === "error" && NEVER_SENT.has(outcome.error));
-    if (neverSent) throw new ShardUnavailableError(shard.id, reason, "not_applied");
+    if (neverSent) throw new ShardUnavailableError(shard.id, reason, "not_applied", shards);
     // It may have reached the database: wait out the instant after which it cannot commit any more.
     const wait = writeHorizon(deadlineMs, this.#timings) - this.#wallClock();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    throw new ShardUnavailableError(shard.id, reason, "unknown");
+    throw new ShardUnavailableError(shard.id, reason, "unknown", shards);
   }
 
   /**
@@ -331,36 +330,43 @@ export class ShardedTable {
       lastFailure: admission.lastFailure,
       retryAfterMs: admission.retryAfterMs,
     };
-    budget.noteShards?.([report(refused, () => 0)]);
-    throw new ShardUnavailableError(shard.id, "circuit_open", "not_applied", admission.retryAfterMs);
+    const shards = [report(refused, () => 0)];
+    throw new ShardUnavailableError(shard.id, "circuit_open", "not_applied", shards, admission.retryAfterMs);
   }
 
-  /** Inserts a row; a 409 when the id exists. */
-  async create(
-    row: { id: number; name: string },
-    budget: Budget = {},
-  ): Promise<{ item: Row; shard: number }> {
-    const shard = this.#owner(row.id, 422);
+  /** Inserts a row; a {@link DuplicateIdError} when the id exists. */
+  async create(row: { id: number; name: string }, budget: Budget = {}): Promise<RowResult & { item: Row }> {
+    const shard = this.#owner(row.id);
     const table = this.#config.tableName;
-    const changed = await this.#write(shard, row.id, (d) => insertRow(table, row.id, row.name, d), budget);
-    if (changed === 0) throw new ClientError(409, "duplicate_id", `id ${row.id} already exists`);
-    return { item: { id: row.id, name: row.name }, shard: shard.id };
+    const { changed, shards } = await this.#write(
+      shard,
+      row.id,
+      (d) => insertRow(table, row.id, row.name, d),
+      budget,
+    );
+    if (changed === 0) throw new DuplicateIdError(`id ${row.id} already exists`, shards);
+    return { item: { id: row.id, name: row.name }, shard: shard.id, shards };
   }
 
-  /** Replaces the name of an existing row; a 404 when there is none. */
-  async replace(id: number, name: string, budget: Budget = {}): Promise<{ item: Row; shard: number }> {
-    const shard = this.#owner(id, 422);
+  /** Replaces the name of an existing row; a {@link RowNotFoundError} when there is none. */
+  async replace(id: number, name: string, budget: Budget = {}): Promise<RowResult & { item: Row }> {
+    const shard = this.#owner(id);
     const table = this.#config.tableName;
-    const changed = await this.#write(shard, id, (d) => updateRow(table, id, name, d), budget);
-    if (changed === 0) throw new ClientError(404, "not_found", `id ${id} does not exist`);
-    return { item: { id, name }, shard: shard.id };
+    const { changed, shards } = await this.#write(shard, id, (d) => updateRow(table, id, name, d), budget);
+    if (changed === 0) throw new RowNotFoundError(`id ${id} does not exist`, shards);
+    return { item: { id, name }, shard: shard.id, shards };
   }
 
-  /** Deletes a row; a 404 when there is none. */
-  async remove(id: number, budget: Budget = {}): Promise<{ shard: number }> {
-    const shard = this.#owner(id, 422);
-    const changed = await this.#write(shard, id, (d) => deleteRow(this.#config.tableName, id, d), budget);
-    if (changed === 0) throw new ClientError(404, "not_found", `id ${id} does not exist`);
-    return { shard: shard.id };
+  /** Deletes a row; a {@link RowNotFoundError} when there is none. */
+  async remove(id: number, budget: Budget = {}): Promise<Omit<RowResult, "item">> {
+    const shard = this.#owner(id);
+    const { changed, shards } = await this.#write(
+      shard,
+      id,
+      (d) => deleteRow(this.#config.tableName, id, d),
+      budget,
+    );
+    if (changed === 0) throw new RowNotFoundError(`id ${id} does not exist`, shards);
+    return { shard: shard.id, shards };
   }
 }

@@ -38,3 +38,11 @@ export function errorResponse(
 ): ApiResponse {
   return json(statusCode, { error: { code, message } }, headers);
 }
+
+/**
+ * `retry-after` in whole seconds: an open breaker's remaining cool-down, else one second (a shard that failed is
+ * usually back within a second: a timeout, a reset; a resuming cluster takes ~15 s).
+ */
+export function retryAfter(ms = 1000): { "retry-after": string } {
+  return { "retry-after": String(Math.max(1, Math.ceil(ms / 1000))) };
+}

@@ -1,4 +1,4 @@
-import type { ShardReport } from "../core/outcome.js";
+import type { ShardReport } from "../core/shard-call.js";
 import type { ApiResponse } from "./response.js";
 import { matchPath, ROUTE_TABLE, type RouteSpec, routeKey } from "./route-table.js";
 
@@ -14,11 +14,20 @@ export interface ApiRequest {
   readonly bodyNotUtf8?: boolean;
   /** The Lambda's remaining time, when there is a Lambda. */
   readonly remainingMs: number | undefined;
-  /** Routes that touch shards tell the app what each shard did, for the request's log line and metrics. */
-  readonly noteShards: (shards: readonly ShardReport[]) => void;
 }
 
-export type RouteHandler = (req: ApiRequest) => Promise<ApiResponse>;
+/** What a request came to: the answer, and what each shard it touched did (for its log line and metrics). */
+export interface RouteResult {
+  readonly response: ApiResponse;
+  readonly shards: readonly ShardReport[];
+}
+
+/** A route's result: the answer, and what the shards the route touched did (none by default). */
+export function routeResult(response: ApiResponse, shards: readonly ShardReport[] = []): RouteResult {
+  return { response, shards };
+}
+
+export type RouteHandler = (req: ApiRequest) => Promise<RouteResult>;
 
 export type Resolution =
   | {

@@ -1,18 +1,8 @@
-import { ClientError } from "../core/errors.js";
 import type { ShardedTable } from "../core/sharded-table.js";
-import { empty, json } from "./response.js";
-import type { ApiRequest } from "./router.js";
-import { Router } from "./router.js";
+import { ClientError } from "./errors.js";
+import { empty, json, retryAfter } from "./response.js";
+import { type ApiRequest, Router, routeResult } from "./router.js";
 import { createBodySchema, idParamSchema, listQuerySchema, parse, replaceBodySchema } from "./validation.js";
-
-/** A shard that failed is usually back within a second (a timeout, a reset); a resuming cluster takes ~15 s. */
-const RETRY_AFTER = { "retry-after": "1" } as const;
-
-/** `retry-after` in whole seconds: an open breaker's remaining cool-down, else one second. */
-export function retryAfter(ms: number | undefined): { "retry-after": string } {
-  if (ms === undefined) return { ...RETRY_AFTER };
-  return { "retry-after": String(Math.max(1, Math.ceil(ms / 1000))) };
-}
 
 /** Bodies are a single small row: anything larger is a mistake or an attack. */
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -50,40 +40,37 @@ function jsonBody(req: ApiRequest): Record<string, unknown> {
 
 /**
  * The handlers of the routes of route-table.ts over the sharded table: the same for the Lambda handler and the local
- * server. `Router.on` refuses a route that is not in the table, and `createApp` one the table has without a handler.
+ * server. Each returns its answer with what each shard it touched did; errors it throws become answers in errors.ts.
+ * `Router.on` refuses a route that is not in the table, and `createApp` one the table has without a handler.
  */
 export function createRoutes(table: ShardedTable): Router {
-  const budget = (req: ApiRequest) => ({ remainingMs: req.remainingMs });
-  // Writes and point reads report their one shard whatever the answer (a 404, a 409, a 503), for logs and metrics.
-  const reporting = (req: ApiRequest) => ({ remainingMs: req.remainingMs, noteShards: req.noteShards });
+  // A request is the table's budget: it carries the Lambda's remaining time (`remainingMs`).
   return new Router()
-    .on("GET", "/health", async () => json(200, { status: "ok" }))
+    .on("GET", "/health", async () => routeResult(json(200, { status: "ok" })))
     .on("GET", "/data", async (req) => {
       const query = parse(listQuerySchema, req.query, "invalid_query");
-      const result = await table.list(query, budget(req));
-      req.noteShards(result.shards);
-      return json(200, result);
+      const result = await table.list(query, req);
+      return routeResult(json(200, result), result.shards);
     })
     .on("GET", "/data/{id}", async (req) => {
       const id = idParam(req);
-      const { item, shard, shards } = await table.get(id, reporting(req));
-      if (item) return json(200, { item, shard });
+      const { shards, ...found } = await table.get(id, req);
+      const { item, shard } = found;
+      if (item) return routeResult(json(200, found), shards);
       // Unknown is not absent: only an answering shard may say the row does not exist.
       if (shards.some((s) => s.status !== "ok")) {
         const message = `id ${id} could not be read: shard ${shard} did not answer; retry later`;
         const open = shards.find((s) => s.status === "unavailable");
-        return json(
-          503,
-          { error: { code: "shard_unavailable", message }, shard, shards },
-          retryAfter(open?.retryAfterMs),
-        );
+        const body = { error: { code: "shard_unavailable", message }, shard, shards };
+        return routeResult(json(503, body, retryAfter(open?.retryAfterMs)), shards);
       }
-      return json(404, { error: { code: "not_found", message: `id ${id} does not exist` }, shard, shards });
+      const body = { error: { code: "not_found", message: `id ${id} does not exist` }, shard, shards };
+      return routeResult(json(404, body), shards);
     })
     .on("POST", "/data", async (req) => {
       const row = parse(createBodySchema, jsonBody(req), "invalid_body");
-      const created = await table.create(row, reporting(req));
-      return json(201, created, { location: `/data/${row.id}` });
+      const { shards, ...created } = await table.create(row, req);
+      return routeResult(json(201, created, { location: `/data/${row.id}` }), shards);
     })
     .on("PUT", "/data/{id}", async (req) => {
       const id = idParam(req);
@@ -91,10 +78,11 @@ export function createRoutes(table: ShardedTable): Router {
       if (body.id !== undefined && body.id !== id) {
         throw new ClientError(400, "invalid_body", `id: ${body.id} does not match the path id ${id}`);
       }
-      return json(200, await table.replace(id, body.name, reporting(req)));
+      const { shards, ...replaced } = await table.replace(id, body.name, req);
+      return routeResult(json(200, replaced), shards);
     })
     .on("DELETE", "/data/{id}", async (req) => {
-      await table.remove(idParam(req), reporting(req));
-      return empty(204);
+      const { shards } = await table.remove(idParam(req), req);
+      return routeResult(empty(204), shards);
     });
 }

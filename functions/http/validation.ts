@@ -1,6 +1,6 @@
-import { ClientError } from "../core/errors.js";
 import { MAX_NAME_LENGTH } from "../core/row.js";
 import { MAX_ID, MIN_ID } from "../core/shard-map.js";
+import { ClientError } from "./errors.js";
 
 export const LIMIT = { min: 1, max: 1000, default: 100 } as const;
 
@@ -106,7 +106,7 @@ export const replaceBodySchema = strictObject<{ id?: number; name: string }>(
 );
 
 /** Parses `input` or throws a 400 naming the first offending field. */
-export function parse<T>(schema: Schema<T>, input: unknown, code = "invalid_request"): T {
+export function parse<T>(schema: Schema<T>, input: unknown, code: string): T {
   try {
     return schema(input);
   } catch (err) {

@@ -1,10 +1,10 @@
 import { Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
-import { createApp } from "../../infra/create-app.js";
+import { createCdkApp } from "../../infra/cdk-app.js";
 
 const build = (context: Record<string, unknown>) =>
-  createApp({ context: { "aws:cdk:bundling-stacks": [] as string[], ...context } }).app;
+  createCdkApp({ context: { "aws:cdk:bundling-stacks": [] as string[], ...context } }).app;
 
 /** Every acknowledgement recorded in the app: rule id (without CDK's namespace) and reason. */
 function acknowledgements(context: Record<string, unknown>): { id: string; reason: string; path: string }[] {
@@ -29,7 +29,7 @@ describe("cdk-nag AwsSolutions checks", () => {
     ["IAM-authorized reads", { requireIamForReads: "true" }],
   ])("leave no unacknowledged finding in %s", (_name, context) => {
     const app = build(context);
-    // createApp registers the checks as a validation plugin: synthesis throws on any finding left.
+    // createCdkApp registers the checks as a validation plugin: synthesis throws on any finding left.
     expect(() => app.synth()).not.toThrow();
     const { violations } = new AwsSolutionsChecks().validateScope(app);
     const findings = violations.map(

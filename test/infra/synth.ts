@@ -1,5 +1,5 @@
 import { Template } from "aws-cdk-lib/assertions";
-import { createApp, type ShardedApiApp } from "../../infra/create-app.js";
+import { createCdkApp, type ShardedApiApp } from "../../infra/cdk-app.js";
 
 export interface Synthesized extends ShardedApiApp {
   readonly template: Template;
@@ -17,6 +17,6 @@ export function synthesize(
   const bundling = options.bundle
     ? { "aws:cdk:enable-asset-metadata": true }
     : { "aws:cdk:bundling-stacks": [] as string[] };
-  const built = createApp({ context: { ...bundling, ...context } });
+  const built = createCdkApp({ context: { ...bundling, ...context } });
   return { ...built, template: Template.fromStack(built.stack) };
 }

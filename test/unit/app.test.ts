@@ -424,6 +424,18 @@ describe("what writes report for logs and metrics", () => {
     ]);
     expect(summaries[2]?.partial).toBe(true);
   });
+
+  it("reports the owning shard of a replace or delete of a missing row, and no shard for an id outside the map", async () => {
+    t.stores.get(3)?.delete(25);
+    expectError(await put(25, { name: "x" }), 404, "not_found", "id 25 does not exist");
+    expectError(await call({ method: "DELETE", path: "/data/25" }), 404, "not_found", "id 25 does not exist");
+    expectError(await put(61, { name: "x" }), 422, "id_out_of_range", "id 61 is outside every shard's range");
+    expect(summaries.map((s) => [s.route, s.status, s.shards])).toEqual([
+      ["PUT /data/{id}", 404, [{ shard: 3, status: "ok", count: 0, ms: expect.any(Number) }]],
+      ["DELETE /data/{id}", 404, [{ shard: 3, status: "ok", count: 0, ms: expect.any(Number) }]],
+      ["PUT /data/{id}", 422, []],
+    ]);
+  });
 });
 
 describe("PUT /data/{id}", () => {

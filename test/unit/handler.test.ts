@@ -1,8 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { RequestSummary } from "../../functions/app.js";
-import { composeApp } from "../../functions/compose.js";
+import { composeApp, type RequestSummary } from "../../functions/app.js";
 import { ConfigError } from "../../functions/core/errors.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
 import { apiEvent, lambdaContext } from "../helpers/events.js";

@@ -28,9 +28,12 @@ describe("the route table", () => {
         const path = route.path.replace("{id}", "7");
         expect(router.resolve(route.method, path)).toMatchObject({ kind: "found", route });
       }
-      expect(() => new Router().on("GET", "/admin", async () => ({ statusCode: 200, headers: {} }))).toThrow(
-        /not in the route table/,
-      );
+      expect(() =>
+        new Router().on("GET", "/admin", async () => ({
+          response: { statusCode: 200, headers: {} },
+          shards: [],
+        })),
+      ).toThrow(/not in the route table/);
     } finally {
       mock.restore();
     }

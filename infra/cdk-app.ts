@@ -15,7 +15,7 @@ export interface ShardedApiApp {
  * The stack is environment-agnostic: `cdk deploy` takes the account and region from the AWS profile, and synth
  * needs no AWS access at all.
  */
-export function createApp(props: AppProps = {}): ShardedApiApp {
+export function createCdkApp(props: AppProps = {}): ShardedApiApp {
   const app = new App(props);
   const settings = readSettings(app.node);
   const stack = new ShardedApiStack(app, settings.stackName, {

@@ -5,7 +5,12 @@ import {
 } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { createShardClients } from "../../functions/core/data-api.js";
-import { ClientError, ShardUnavailableError } from "../../functions/core/errors.js";
+import {
+  DuplicateIdError,
+  IdOutOfRangeError,
+  RowNotFoundError,
+  ShardUnavailableError,
+} from "../../functions/core/errors.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
 import { ARN_1, ARN_2, ARN_3, BOUNDARY_OWNERS, SHARD_ARNS, testConfig } from "../helpers/fixtures.js";
 import {
@@ -81,12 +86,14 @@ describe("ShardedTable.get", () => {
   });
 
   const OUTSIDE = [61, 0, -1, 1000, -2_147_483_648];
-  it.each(OUTSIDE)("throws a 404 ClientError for id %i, outside the map, without a call", async (id) => {
+  // The answer (404 id_out_of_range) is http/'s choice: app.test.ts, "GET /data/{id}".
+  it.each(OUTSIDE)("throws an IdOutOfRangeError for id %i, outside the map, without a call", async (id) => {
     const { table } = seededTable(mock);
     const err = await rejection(table.get(id));
-    expect(err).toBeInstanceOf(ClientError);
+    expect(err).toBeInstanceOf(IdOutOfRangeError);
     const message = `id ${id} is outside every shard's range`;
-    expect(err).toMatchObject({ status: 404, code: "id_out_of_range", message });
+    expect(err).toMatchObject({ message, shards: [] });
+    expect(err).not.toHaveProperty("status");
     expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
   });
 
@@ -121,7 +128,11 @@ describe("ShardedTable.create", () => {
     const { table, stores } = seededTable(mock);
     stores.get(2)?.delete(45);
     const result = await table.create({ id: 45, name: HOSTILE });
-    expect(result).toEqual({ item: { id: 45, name: HOSTILE }, shard: 2 });
+    expect(result).toEqual({
+      item: { id: 45, name: HOSTILE },
+      shard: 2,
+      shards: [{ shard: 2, status: "ok", count: 1, ms: expect.any(Number) }],
+    });
     expect(calledArns(mock)).toEqual([ARN_2]);
     const st = onlyStatement(mock);
     expect(st.sql).toBe(
@@ -137,18 +148,23 @@ describe("ShardedTable.create", () => {
     expect(stores.get(2)?.get(45)).toBe(HOSTILE);
   });
 
-  it("throws a 409 ClientError when the shard reports no row inserted", async () => {
+  // The answer (409 duplicate_id) is http/'s choice: app.test.ts, "POST /data".
+  it("throws a DuplicateIdError with the shard's report when the shard reports no row inserted", async () => {
     const { table } = seededTable(mock);
     const err = await rejection(table.create({ id: 5, name: "again" }));
-    expect(err).toBeInstanceOf(ClientError);
-    expect(err).toMatchObject({ status: 409, code: "duplicate_id", message: "id 5 already exists" });
+    expect(err).toBeInstanceOf(DuplicateIdError);
+    expect(err).toMatchObject({
+      message: "id 5 already exists",
+      shards: [{ shard: 1, status: "ok", count: 0, ms: expect.any(Number) }],
+    });
+    expect(err).not.toHaveProperty("status");
     expect(calledArns(mock)).toEqual([ARN_1]);
   });
 
-  it("throws a 409 only when the statement ran in time and inserted nothing", async () => {
+  it("throws a DuplicateIdError only when the statement ran in time and inserted nothing", async () => {
     const { table } = seededTable(mock);
     onShard(ARN_3).resolves({ formattedRecords: '[{"in_time":true,"changed":0}]' });
-    await expect(table.create({ id: 59, name: "x" })).rejects.toMatchObject({ status: 409 });
+    await expect(table.create({ id: 59, name: "x" })).rejects.toBeInstanceOf(DuplicateIdError);
   });
 
   it("never calls a write refused by its own deadline a duplicate: it is a 503 not_applied", async () => {
@@ -170,13 +186,17 @@ describe("ShardedTable.create", () => {
     expect(deadline - Date.now()).toBeLessThanOrEqual(1200);
   });
 
-  it.each([61, 0, -7])("throws a 422 ClientError for id %i, outside the map, without a call", async (id) => {
-    const { table } = seededTable(mock);
-    const err = await rejection(table.create({ id, name: "x" }));
-    expect(err).toBeInstanceOf(ClientError);
-    expect(err).toMatchObject({ status: 422, code: "id_out_of_range" });
-    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
-  });
+  // The answer (422 id_out_of_range for writes) is http/'s choice: app.test.ts, "POST /data".
+  it.each([61, 0, -7])(
+    "throws an IdOutOfRangeError for id %i, outside the map, without a call",
+    async (id) => {
+      const { table } = seededTable(mock);
+      const err = await rejection(table.create({ id, name: "x" }));
+      expect(err).toBeInstanceOf(IdOutOfRangeError);
+      expect(err).toMatchObject({ message: `id ${id} is outside every shard's range` });
+      expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+    },
+  );
 
   it("throws ShardUnavailableError naming the shard and the error when the shard fails", async () => {
     const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "300" });
@@ -188,6 +208,7 @@ describe("ShardedTable.create", () => {
       reason: "DatabaseResumingException",
       outcome: "unknown",
       message: "shard 2 is unavailable: DatabaseResumingException",
+      shards: [{ shard: 2, status: "error", error: "DatabaseResumingException", ms: expect.any(Number) }],
     });
   });
 
@@ -252,7 +273,11 @@ describe("ShardedTable.replace", () => {
   it("updates the row on the owning shard only, with bound parameters", async () => {
     const { table, stores } = seededTable(mock);
     const result = await table.replace(33, HOSTILE);
-    expect(result).toEqual({ item: { id: 33, name: HOSTILE }, shard: 1 });
+    expect(result).toEqual({
+      item: { id: 33, name: HOSTILE },
+      shard: 1,
+      shards: [{ shard: 1, status: "ok", count: 1, ms: expect.any(Number) }],
+    });
     expect(calledArns(mock)).toEqual([ARN_1]);
     const st = onlyStatement(mock);
     expect(st.sql).toBe(
@@ -263,19 +288,21 @@ describe("ShardedTable.replace", () => {
     expect(stores.get(1)?.get(33)).toBe(HOSTILE);
   });
 
-  it("throws a 404 ClientError when no row has the id", async () => {
+  // The answer (404 not_found) is http/'s choice: app.test.ts, "PUT /data/{id}".
+  it("throws a RowNotFoundError with the shard's report when no row has the id", async () => {
     const { table, stores } = seededTable(mock);
     stores.get(3)?.delete(25);
-    await expect(table.replace(25, "x")).rejects.toMatchObject({
-      status: 404,
-      code: "not_found",
+    const err = await rejection(table.replace(25, "x"));
+    expect(err).toBeInstanceOf(RowNotFoundError);
+    expect(err).toMatchObject({
       message: "id 25 does not exist",
+      shards: [{ shard: 3, status: "ok", count: 0, ms: expect.any(Number) }],
     });
   });
 
-  it("throws a 422 ClientError for an id outside the map, without a call", async () => {
+  it("throws an IdOutOfRangeError for an id outside the map, without a call", async () => {
     const { table } = seededTable(mock);
-    await expect(table.replace(61, "x")).rejects.toMatchObject({ status: 422, code: "id_out_of_range" });
+    await expect(table.replace(61, "x")).rejects.toBeInstanceOf(IdOutOfRangeError);
     expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
   });
 
@@ -293,7 +320,10 @@ describe("ShardedTable.replace", () => {
 describe("ShardedTable.remove", () => {
   it("deletes the row on the owning shard only", async () => {
     const { table, stores } = seededTable(mock);
-    expect(await table.remove(60)).toEqual({ shard: 3 });
+    expect(await table.remove(60)).toEqual({
+      shard: 3,
+      shards: [{ shard: 3, status: "ok", count: 1, ms: expect.any(Number) }],
+    });
     expect(calledArns(mock)).toEqual([ARN_3]);
     const st = onlyStatement(mock);
     expect(st.sql).toBe(`${GO}DELETE FROM "data_1" WHERE id = :id AND (SELECT in_time FROM go)${TAIL}`);
@@ -301,15 +331,16 @@ describe("ShardedTable.remove", () => {
     expect(stores.get(3)?.has(60)).toBe(false);
   });
 
-  it("throws a 404 ClientError when no row has the id", async () => {
+  it("throws a RowNotFoundError when no row has the id", async () => {
     const { table } = seededTable(mock);
     await table.remove(60);
-    await expect(table.remove(60)).rejects.toMatchObject({ status: 404, code: "not_found" });
+    await expect(table.remove(60)).rejects.toBeInstanceOf(RowNotFoundError);
+    await expect(table.remove(60)).rejects.toMatchObject({ message: "id 60 does not exist" });
   });
 
-  it("throws a 422 ClientError for an id outside the map, without a call", async () => {
+  it("throws an IdOutOfRangeError for an id outside the map, without a call", async () => {
     const { table } = seededTable(mock);
-    await expect(table.remove(0)).rejects.toMatchObject({ status: 422, code: "id_out_of_range" });
+    await expect(table.remove(0)).rejects.toBeInstanceOf(IdOutOfRangeError);
     expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
   });
 

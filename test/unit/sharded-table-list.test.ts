@@ -20,7 +20,7 @@ import {
   UnsupportedResultException,
 } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import type { ShardReport } from "../../functions/core/outcome.js";
+import type { ShardReport } from "../../functions/core/shard-call.js";
 import { ARN_1, ARN_2, ARN_3, SEED_ROWS, SHARD_ARNS, seedIdsOf } from "../helpers/fixtures.js";
 import { formatted, hang, mockDataApi, seededTable } from "../helpers/unit-data-api.js";
 

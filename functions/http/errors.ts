@@ -1,0 +1,49 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
+import {
+  DuplicateIdError,
+  IdOutOfRangeError,
+  RowNotFoundError,
+  ShardUnavailableError,
+} from "../core/errors.js";
+import { errorResponse, json, retryAfter } from "./response.js";
+import { type RouteResult, routeResult } from "./router.js";
+
+/** A request the client can fix (a bad body, a bad parameter): the status is a 4xx and the message is safe to show. */
+export class ClientError extends Error {
+  override name = "ClientError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The answer to an error a route threw, with the shard reports the error carries: a client error becomes its 4xx; an
+ * id no shard holds a 404 for a read (there is nothing there) and a 422 for a write (it cannot be stored); a duplicate
+ * id a 409 and a missing row a 404; an unconfirmed write a 503 that says whether it was applied; anything else is
+ * logged and answered with a generic 500 that reveals nothing. Only these messages reach clients.
+ */
+export function errorResult(err: unknown, method: string, logger: Logger): RouteResult {
+  if (err instanceof ClientError) return routeResult(errorResponse(err.status, err.code, err.message));
+  if (err instanceof IdOutOfRangeError) {
+    return routeResult(errorResponse(method === "GET" ? 404 : 422, "id_out_of_range", err.message));
+  }
+  if (err instanceof DuplicateIdError)
+    return routeResult(errorResponse(409, "duplicate_id", err.message), err.shards);
+  if (err instanceof RowNotFoundError)
+    return routeResult(errorResponse(404, "not_found", err.message), err.shards);
+  if (err instanceof ShardUnavailableError) {
+    logger.warn("write not confirmed", { shard: err.shard, reason: err.reason, outcome: err.outcome });
+    const message =
+      err.outcome === "not_applied"
+        ? `shard ${err.shard} did not apply the write (${err.reason}); it was not applied and can be retried`
+        : `shard ${err.shard} did not confirm the write (${err.reason}); it may or may not have been applied, and can no longer take effect: read the row before retrying`;
+    const body = { error: { code: "shard_unavailable", message }, outcome: err.outcome, shard: err.shard };
+    return routeResult(json(503, body, retryAfter(err.retryAfterMs)), err.shards);
+  }
+  logger.error("unhandled error", err as Error);
+  return routeResult(errorResponse(500, "internal_error", "internal server error"));
+}
