@@ -84,7 +84,7 @@ function ascending(rows: readonly Row[]): readonly Row[] {
  * 1 MiB result cap), a page may hold fewer than `limit` rows and still have a `next`.
  */
 export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: number): Page {
-  let bound = Number.POSITIVE_INFINITY;
+  let bound = Infinity;
   for (const part of parts) {
     const last = part.rows.at(-1);
     if (part.truncated && last !== undefined)
@@ -114,8 +114,7 @@ export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: nu
     cursor.index++;
     if (cursor.index < cursor.rows.length) heap.push(cursor);
   }
-  if (full || (items.length === limit && bound !== Number.POSITIVE_INFINITY))
-    return { items, next: last ?? null };
+  if (full || (items.length === limit && bound !== Infinity)) return { items, next: last ?? null };
   // Every row up to `bound` is on this page: the next one starts after it.
-  return { items, next: bound === Number.POSITIVE_INFINITY ? null : bound };
+  return { items, next: bound === Infinity ? null : bound };
 }

@@ -213,7 +213,7 @@ export class ShardedTable {
       }),
     );
     const parts: ShardRows[] = [];
-    let firstMissing = Number.POSITIVE_INFINITY;
+    let firstMissing = Infinity;
     for (const o of outcomes) {
       const ask = asks.get(o.shard);
       if (ask === undefined) continue;
@@ -231,7 +231,7 @@ export class ShardedTable {
       } else if (isFailure(o)) firstMissing = Math.min(firstMissing, ask.ranges[0]?.[0] ?? lower);
     }
     const page = mergePages(parts, this.#config.map, query.limit);
-    const failed = firstMissing !== Number.POSITIVE_INFINITY;
+    const failed = firstMissing !== Infinity;
     let next = page.next;
     // The healthy shards are done but a failed one may hold later rows: resume after what was read (and nothing that
     // only the failed shards could hold is skipped), never end here.
@@ -271,11 +271,11 @@ export class ShardedTable {
    * longer take effect, so a read after the error's answer shows the final state.
    */
   async #write(
-    shard: ShardConfig,
     id: number,
-    build: (deadlineMs: number) => Statement,
+    build: (table: string, deadlineMs: number) => Statement,
     budget: Budget,
-  ): Promise<{ changed: number; shards: ShardReport[] }> {
+  ): Promise<{ changed: number; shard: number; shards: ShardReport[] }> {
+    const shard = this.#owner(id);
     await this.#admitWrite(shard, id, budget);
     const client = this.#clients.write.get(shard.id);
     if (!client) throw new Error(`no write client for shard ${shard.id}`);
@@ -290,7 +290,8 @@ export class ShardedTable {
         if (this.#wallClock() >= deadlineMs)
           throw new WriteNotSentError("the write deadline passed before sending");
         sent = true;
-        return parseWriteResult((await execute(client, shard, build(deadlineMs), signal)).formattedRecords);
+        const statement = build(this.#config.tableName, deadlineMs);
+        return parseWriteResult((await execute(client, shard, statement, signal)).formattedRecords);
       },
       this.#now,
     );
@@ -298,7 +299,7 @@ export class ShardedTable {
     // A write that was never sent says nothing about the shard.
     if (sent) this.#breakers.record(shard.id, breakerResult(outcome));
     if (outcome.status === "ok") {
-      if (outcome.value.inTime) return { changed: outcome.value.changed, shards };
+      if (outcome.value.inTime) return { changed: outcome.value.changed, shard: shard.id, shards };
       throw new ShardUnavailableError(shard.id, "deadline", "not_applied", shards);
     }
     const reason = outcome.status === "error" ? outcome.error : outcome.status;
@@ -336,37 +337,32 @@ export class ShardedTable {
 
   /** Inserts a row; a {@link DuplicateIdError} when the id exists. */
   async create(row: { id: number; name: string }, budget: Budget = {}): Promise<RowResult & { item: Row }> {
-    const shard = this.#owner(row.id);
-    const table = this.#config.tableName;
-    const { changed, shards } = await this.#write(
-      shard,
+    const { changed, ...written } = await this.#write(
       row.id,
-      (d) => insertRow(table, row.id, row.name, d),
+      (t, d) => insertRow(t, row.id, row.name, d),
       budget,
     );
-    if (changed === 0) throw new DuplicateIdError(`id ${row.id} already exists`, shards);
-    return { item: { id: row.id, name: row.name }, shard: shard.id, shards };
+    if (changed === 0) throw new DuplicateIdError(`id ${row.id} already exists`, written.shards);
+    return { item: { id: row.id, name: row.name }, ...written };
   }
 
   /** Replaces the name of an existing row; a {@link RowNotFoundError} when there is none. */
   async replace(id: number, name: string, budget: Budget = {}): Promise<RowResult & { item: Row }> {
-    const shard = this.#owner(id);
-    const table = this.#config.tableName;
-    const { changed, shards } = await this.#write(shard, id, (d) => updateRow(table, id, name, d), budget);
-    if (changed === 0) throw new RowNotFoundError(`id ${id} does not exist`, shards);
-    return { item: { id, name }, shard: shard.id, shards };
+    const written = existing(id, await this.#write(id, (t, d) => updateRow(t, id, name, d), budget));
+    return { item: { id, name }, ...written };
   }
 
   /** Deletes a row; a {@link RowNotFoundError} when there is none. */
   async remove(id: number, budget: Budget = {}): Promise<Omit<RowResult, "item">> {
-    const shard = this.#owner(id);
-    const { changed, shards } = await this.#write(
-      shard,
-      id,
-      (d) => deleteRow(this.#config.tableName, id, d),
-      budget,
-    );
-    if (changed === 0) throw new RowNotFoundError(`id ${id} does not exist`, shards);
-    return { shard: shard.id, shards };
+    return existing(id, await this.#write(id, (t, d) => deleteRow(t, id, d), budget));
   }
+}
+
+/** A replace or delete's result without its count, once it changed a row; a {@link RowNotFoundError} if none. */
+function existing(
+  id: number,
+  { changed, ...written }: { changed: number; shard: number; shards: ShardReport[] },
+): Omit<RowResult, "item"> {
+  if (changed === 0) throw new RowNotFoundError(`id ${id} does not exist`, written.shards);
+  return written;
 }

@@ -5,7 +5,7 @@ import {
   RowNotFoundError,
   ShardUnavailableError,
 } from "../core/errors.js";
-import { errorResponse, json, retryAfter } from "./response.js";
+import { errorResponse, retryAfter } from "./response.js";
 import { type RouteResult, routeResult } from "./router.js";
 
 /** A request the client can fix (a bad body, a bad parameter): the status is a 4xx and the message is safe to show. */
@@ -41,8 +41,9 @@ export function errorResult(err: unknown, method: string, logger: Logger): Route
       err.outcome === "not_applied"
         ? `shard ${err.shard} did not apply the write (${err.reason}); it was not applied and can be retried`
         : `shard ${err.shard} did not confirm the write (${err.reason}); it may or may not have been applied, and can no longer take effect: read the row before retrying`;
-    const body = { error: { code: "shard_unavailable", message }, outcome: err.outcome, shard: err.shard };
-    return routeResult(json(503, body, retryAfter(err.retryAfterMs)), err.shards);
+    const fields = { outcome: err.outcome, shard: err.shard };
+    const response = errorResponse(503, "shard_unavailable", message, retryAfter(err.retryAfterMs), fields);
+    return routeResult(response, err.shards);
   }
   logger.error("unhandled error", err as Error);
   return routeResult(errorResponse(500, "internal_error", "internal server error"));

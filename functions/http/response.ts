@@ -29,14 +29,18 @@ export function empty(statusCode: number, headers: Record<string, string> = {}):
   return { statusCode, headers: { ...CORS_HEADERS, ...headers }, body: "" };
 }
 
-/** The one error shape of the API: `{"error": {"code", "message"}}`. */
+/**
+ * The one error shape of the API: `{"error": {"code", "message"}}`, with the fields some errors add beside `error`
+ * (the shard of a point read or a write, its report, a write's outcome).
+ */
 export function errorResponse(
   statusCode: number,
   code: string,
   message: string,
   headers: Record<string, string> = {},
+  fields: Record<string, unknown> = {},
 ): ApiResponse {
-  return json(statusCode, { error: { code, message } }, headers);
+  return json(statusCode, { error: { code, message }, ...fields }, headers);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { ShardedTable } from "../core/sharded-table.js";
 import { ClientError } from "./errors.js";
-import { empty, json, retryAfter } from "./response.js";
-import { type ApiRequest, Router, routeResult } from "./router.js";
+import { empty, errorResponse, json, retryAfter } from "./response.js";
+import { type ApiRequest, type RouteResult, Router, routeResult } from "./router.js";
 import { createBodySchema, idParamSchema, listQuerySchema, parse, replaceBodySchema } from "./validation.js";
 
 /** Bodies are a single small row: anything larger is a mistake or an attack. */
@@ -38,6 +38,15 @@ function jsonBody(req: ApiRequest): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/** A row answer: the table's result as the body, its shard reports kept out of it and handed to the app. */
+function rowAnswer(
+  status: number,
+  { shards, ...body }: { shards: RouteResult["shards"] },
+  headers?: Record<string, string>,
+): RouteResult {
+  return routeResult(json(status, body, headers), shards);
+}
+
 /**
  * The handlers of the routes of route-table.ts over the sharded table: the same for the Lambda handler and the local
  * server. Each returns its answer with what each shard it touched did; errors it throws become answers in errors.ts.
@@ -54,23 +63,25 @@ export function createRoutes(table: ShardedTable): Router {
     })
     .on("GET", "/data/{id}", async (req) => {
       const id = idParam(req);
-      const { shards, ...found } = await table.get(id, req);
-      const { item, shard } = found;
-      if (item) return routeResult(json(200, found), shards);
+      const found = await table.get(id, req);
+      const { item, shard, shards } = found;
+      if (item) return rowAnswer(200, found);
       // Unknown is not absent: only an answering shard may say the row does not exist.
       if (shards.some((s) => s.status !== "ok")) {
         const message = `id ${id} could not be read: shard ${shard} did not answer; retry later`;
         const open = shards.find((s) => s.status === "unavailable");
-        const body = { error: { code: "shard_unavailable", message }, shard, shards };
-        return routeResult(json(503, body, retryAfter(open?.retryAfterMs)), shards);
+        const headers = retryAfter(open?.retryAfterMs);
+        return routeResult(
+          errorResponse(503, "shard_unavailable", message, headers, { shard, shards }),
+          shards,
+        );
       }
-      const body = { error: { code: "not_found", message: `id ${id} does not exist` }, shard, shards };
-      return routeResult(json(404, body), shards);
+      const message = `id ${id} does not exist`;
+      return routeResult(errorResponse(404, "not_found", message, {}, { shard, shards }), shards);
     })
     .on("POST", "/data", async (req) => {
       const row = parse(createBodySchema, jsonBody(req), "invalid_body");
-      const { shards, ...created } = await table.create(row, req);
-      return routeResult(json(201, created, { location: `/data/${row.id}` }), shards);
+      return rowAnswer(201, await table.create(row, req), { location: `/data/${row.id}` });
     })
     .on("PUT", "/data/{id}", async (req) => {
       const id = idParam(req);
@@ -78,8 +89,7 @@ export function createRoutes(table: ShardedTable): Router {
       if (body.id !== undefined && body.id !== id) {
         throw new ClientError(400, "invalid_body", `id: ${body.id} does not match the path id ${id}`);
       }
-      const { shards, ...replaced } = await table.replace(id, body.name, req);
-      return routeResult(json(200, replaced), shards);
+      return rowAnswer(200, await table.replace(id, body.name, req));
     })
     .on("DELETE", "/data/{id}", async (req) => {
       const { shards } = await table.remove(idParam(req), req);
