@@ -195,7 +195,7 @@ export class ShardedTable {
    * `next` is `null` only when every shard that could hold later rows answered and has none left. When a shard failed,
    * the page's `next` is the cursor up to which the healthy shards were read; when they have nothing left, it is the
    * page's last id or, if greater, one below the first id a failed shard could hold, so following it asks the failed
-   * shards again instead of ending the walk as if the table had ended (README, "Paging when a shard fails").
+   * shards again instead of ending the walk as if the table had ended (docs/api.md, "Paging when a shard fails").
    */
   async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
     const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);

@@ -1,6 +1,7 @@
 /**
  * Every relative link of README.md, docs/*.md and bench/README.md resolves: the file exists, and a `#anchor` into a
- * markdown file names one of its headings (GitHub's slugs). Links inside code are not links and are skipped.
+ * markdown file names one of its headings (GitHub's slugs). Links inside code are not links and are skipped; a
+ * repository path named in a code span must exist too, so a moved or renamed file cannot leave the docs behind.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -77,6 +78,17 @@ describe("links in the docs", () => {
       expect(brokenLinks(page)).toEqual([]);
     });
   }
+
+  it("every repository file the docs name in code spans (`functions/app.ts`, `test/…`) exists", () => {
+    const named = /`((?:functions|infra|local|test|bench|events|docs)\/[\w./-]+\.(?:ts|json|md|yaml))`/g;
+    const missing = PAGES.flatMap((page) =>
+      [...readFileSync(join(REPO_ROOT, page), "utf8").matchAll(named)]
+        .map(([, path]) => path as string)
+        .filter((path) => !existsSync(join(REPO_ROOT, path)))
+        .map((path) => `${page}: ${path}`),
+    );
+    expect(missing).toEqual([]);
+  });
 
   it("derives GitHub's anchors, and skips links inside code", () => {
     const anchors = anchorsOf(
