@@ -3,6 +3,7 @@
  * server's own builder (`local/api-gateway-event.ts`), so a test sends the event the local server would send.
  */
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
+import type { App, InvocationContext } from "../../functions/app.js";
 import { apiGatewayEvent } from "../../local/api-gateway-event.js";
 
 export interface EventOptions {
@@ -62,5 +63,34 @@ export function lambdaContext(remainingMs = 30_000): Context {
     done: () => {},
     fail: () => {},
     succeed: () => {},
+  };
+}
+
+/**
+ * What the app returned to API Gateway, for in-process tests: the headers exactly as the function sets them (what
+ * API Gateway passes on), the raw body and its parse. Over HTTP, tests use `Answer` of api-client.ts instead.
+ */
+export interface AppAnswer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly raw: string;
+  // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON body, inspected field by field in each test
+  readonly body: any;
+}
+
+/** Calls the app in process with an event built from `opts` (or given whole) and reads its answer. */
+export async function callApp(
+  app: App,
+  request: EventOptions | APIGatewayProxyEventV2,
+  context?: InvocationContext,
+): Promise<AppAnswer> {
+  const event = "requestContext" in request ? request : apiEvent(request);
+  const res = await app(event, context);
+  const raw = typeof res.body === "string" ? res.body : "";
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    raw,
+    body: raw === "" ? undefined : JSON.parse(raw),
   };
 }

@@ -12,6 +12,7 @@ import { ConfigError } from "../../functions/core/errors.js";
 import { parseFaults } from "../../local/faults.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
 import { allRows, del, get, idsOf, post, put } from "../helpers/api-client.js";
+import { callApp } from "../helpers/events.js";
 import { SEED_ROWS } from "../helpers/fixtures.js";
 
 interface Invocation {
@@ -131,8 +132,8 @@ describe("the sample events of events/", () => {
   const event = async (name: string) =>
     JSON.parse(await readFile(`events/${name}.json`, "utf8")) as APIGatewayProxyEventV2;
   const run = async (name: string) => {
-    const res = await a.app(await event(name));
-    return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
+    const { status, body } = await callApp(a.app, await event(name));
+    return { status, body };
   };
 
   // In order: the writes at the end change id 42, which the reads before them expect seeded.

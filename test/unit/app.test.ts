@@ -5,7 +5,7 @@ import { type App, createApp, type InvocationContext, type RequestSummary } from
 import { ShardedTable } from "../../functions/core/sharded-table.js";
 import { CORS_HEADERS } from "../../functions/http/response.js";
 import { MAX_BODY_BYTES } from "../../functions/http/routes.js";
-import { apiEvent, type EventOptions, lambdaContext } from "../helpers/events.js";
+import { type AppAnswer, apiEvent, callApp, type EventOptions, lambdaContext } from "../helpers/events.js";
 import { ARN_1, ARN_2, ARN_3, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
 import {
   abortSignals,
@@ -37,26 +37,14 @@ beforeEach(() => {
   app = createApp({ table: t.table, logger, observe: (s) => summaries.push(s) });
 });
 
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly raw: string;
-  // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON body, inspected field by field in each test
-  readonly body: any;
-}
-
-async function call(opts: EventOptions, context?: InvocationContext, target: App = app): Promise<Answer> {
-  const res = await target(apiEvent(opts), context);
-  const raw = typeof res.body === "string" ? res.body : "";
-  const body = raw === "" ? undefined : JSON.parse(raw);
-  return { status: res.statusCode, headers: res.headers, raw, body };
-}
+const call = (opts: EventOptions, context?: InvocationContext, target: App = app) =>
+  callApp(target, opts, context);
 
 const post = (body: unknown, headers?: Record<string, string>) =>
   call({ method: "POST", path: "/data", body, ...(headers ? { headers } : {}) });
 const put = (id: string | number, body: unknown) => call({ method: "PUT", path: `/data/${id}`, body });
 
-function expectError(res: Answer, status: number, code: string, message?: string | RegExp) {
+function expectError(res: AppAnswer, status: number, code: string, message?: string | RegExp) {
   expect(res.status).toBe(status);
   expect(res.headers["content-type"]).toBe("application/json");
   expect(Object.keys(res.body)).toContain("error");

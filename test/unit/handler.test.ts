@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vites
 import { composeApp, type RequestSummary } from "../../functions/app.js";
 import { ConfigError } from "../../functions/core/errors.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
-import { apiEvent, lambdaContext } from "../helpers/events.js";
+import { apiEvent, callApp, lambdaContext } from "../helpers/events.js";
 import { ARN_1, ARN_2, ARN_3, rawShards, SEED_ROWS, testEnv } from "../helpers/fixtures.js";
 import { calledArns, mockDataApi, seededStores, serveStores } from "../helpers/unit-data-api.js";
 
@@ -76,8 +76,8 @@ describe("composeApp", () => {
     expect(composed.config.shardTimeoutMs).toBe(300);
     expect(composed.logger).toBe(logger);
     expect(composed.table).toBeInstanceOf(ShardedTable);
-    const res = await composed.app(apiEvent({ path: "/data", query: { limit: "2" } }));
-    expect(JSON.parse(res.body ?? "").items).toEqual(SEED_ROWS.slice(0, 2));
+    const res = await callApp(composed.app, { path: "/data", query: { limit: "2" } });
+    expect(res.body.items).toEqual(SEED_ROWS.slice(0, 2));
     expect(summaries).toEqual([expect.objectContaining({ route: "GET /data", status: 200 })]);
   });
 
