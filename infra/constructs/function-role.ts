@@ -1,12 +1,11 @@
-import { join } from "node:path";
-import { CustomResource, RemovalPolicy } from "aws-cdk-lib";
-import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture } from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
-import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { CustomResource, type RemovalPolicy } from "aws-cdk-lib";
+import { PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
+import { type NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct, type IDependable } from "constructs";
 import type { FunctionRoleProperties } from "../handlers/function-role.js";
-import { NODE_RUNTIME, REPO_ROOT } from "./api-function.js";
+import { NODE_RUNTIME, REQUIRE_SHIM } from "./api-function.js";
+import { deployHandler } from "./deploy-handler.js";
 import { SCHEMA_HANDLER_TIMEOUT, SCHEMA_SERVICE_TIMEOUT } from "./schema.js";
 import type { ShardCluster } from "./shard-cluster.js";
 
@@ -36,38 +35,21 @@ export class FunctionDatabaseRoles extends Construct {
   constructor(scope: Construct, id: string, props: FunctionDatabaseRolesProps) {
     super(scope, id);
     this.props = props;
-    const logs = new LogGroup(this, "Logs", {
-      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
-    this.role = new Role(this, "Role", {
-      assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
-      description: "Creates the API function's database role on each shard through the RDS Data API",
-    });
-    logs.grantWrite(this.role);
-    this.handler = new NodejsFunction(this, "Handler", {
-      entry: join(REPO_ROOT, "infra", "handlers", "function-role.ts"),
-      handler: "handler",
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
+    const { handler, role } = deployHandler(this, {
+      file: "function-role.ts",
+      description: "Creates the API function's least-privilege database role on a shard",
+      roleDescription: "Creates the API function's database role on each shard through the RDS Data API",
       runtime: NODE_RUNTIME,
-      architecture: Architecture.ARM_64,
-      memorySize: 256,
       // As the schema step's: its retry budget (8 minutes) plus time to report.
       timeout: SCHEMA_HANDLER_TIMEOUT,
-      role: this.role,
-      logGroup: logs,
-      description: "Creates the API function's least-privilege database role on a shard",
-      bundling: {
-        format: OutputFormat.ESM,
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        mainFields: ["module", "main"],
-        externalModules: [],
-        minify: true,
-        forceDockerBundling: false,
-      },
+      logsId: "Logs",
+      roleId: "Role",
+      bundling: { format: OutputFormat.ESM, banner: REQUIRE_SHIM, mainFields: ["module", "main"] },
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      ...(props.logRemovalPolicy ? { logRemovalPolicy: props.logRemovalPolicy } : {}),
     });
+    this.handler = handler;
+    this.role = role;
   }
 
   /** Creates the role on `shard` once `after` (its table) exists. */

@@ -1,14 +1,13 @@
-import { join } from "node:path";
-import { CustomResource, Duration, RemovalPolicy } from "aws-cdk-lib";
-import { PolicyStatement, Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture, type Runtime } from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
-import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { CustomResource, Duration, type RemovalPolicy } from "aws-cdk-lib";
+import { PolicyStatement, type Role } from "aws-cdk-lib/aws-iam";
+import type { Runtime } from "aws-cdk-lib/aws-lambda";
+import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
+import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import type { IdRange } from "../../functions/core/shard-map.js";
 import type { StatementProperties } from "../handlers/schema-statement.js";
 import { createTableSql, seedRowsSql } from "../schema-sql.js";
-import { REPO_ROOT } from "./api-function.js";
+import { deployHandler } from "./deploy-handler.js";
 import type { ShardCluster } from "./shard-cluster.js";
 
 /** CloudFormation types of the schema resources, so the template says what each one does. */
@@ -61,29 +60,19 @@ export class ShardSchemas extends Construct {
   constructor(scope: Construct, id: string, props: ShardSchemasProps) {
     super(scope, id);
     this.props = props;
-    const logs = new LogGroup(this, "ProviderLogs", {
-      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
-    this.handlerRole = new Role(this, "ProviderRole", {
-      assumedBy: new ServicePrincipal("lambda.amazonaws.com"),
-      description: "Runs the schema statements of the shards through the RDS Data API",
-    });
-    logs.grantWrite(this.handlerRole);
-    this.handler = new NodejsFunction(this, "Handler", {
-      entry: join(REPO_ROOT, "infra", "handlers", "schema-statement.ts"),
-      handler: "handler",
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
-      runtime: props.providerRuntime,
-      architecture: Architecture.ARM_64,
-      memorySize: 256,
-      timeout: SCHEMA_HANDLER_TIMEOUT,
-      role: this.handlerRole,
-      logGroup: logs,
+    const { handler, role } = deployHandler(this, {
+      file: "schema-statement.ts",
       description: "Sharded data API: runs a schema statement on a shard, retrying while the cluster resumes",
-      bundling: { minify: true, externalModules: [], forceDockerBundling: false },
+      roleDescription: "Runs the schema statements of the shards through the RDS Data API",
+      runtime: props.providerRuntime,
+      timeout: SCHEMA_HANDLER_TIMEOUT,
+      logsId: "ProviderLogs",
+      roleId: "ProviderRole",
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      ...(props.logRemovalPolicy ? { logRemovalPolicy: props.logRemovalPolicy } : {}),
     });
+    this.handler = handler;
+    this.handlerRole = role;
   }
 
   /** Creates the table on `shard` and, when `seedRanges` is given, the sample rows of those ranges. */
