@@ -75,7 +75,7 @@ export function databaseError(error: DatabaseError): DataApiError {
 }
 
 /** The rendered HTTP response for an error. */
-export function errorResponse(error: DataApiError): {
+export function dataApiErrorResponse(error: DataApiError): {
   status: number;
   headers: Record<string, string>;
   body: string;

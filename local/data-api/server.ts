@@ -9,7 +9,7 @@ import type { Socket } from "node:net";
 import type { Fault } from "../faults.js";
 import { freePort } from "../free-port.js";
 import type { PostgresConnection } from "../postgres.js";
-import { badRequest, DataApiError, errorResponse, toDataApiError } from "./errors.js";
+import { badRequest, DataApiError, dataApiErrorResponse, toDataApiError } from "./errors.js";
 import { toJson } from "./json.js";
 import { type DataApiCluster, DataApiOperations } from "./operations.js";
 import { ConnectionPools } from "./pools.js";
@@ -229,7 +229,7 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
       }
       this.#send(res, 200, output, {});
     } catch (error) {
-      const response = errorResponse(toDataApiError(error));
+      const response = dataApiErrorResponse(toDataApiError(error));
       this.#send(res, response.status, response.body, response.headers);
     }
   }
