@@ -65,6 +65,15 @@ describe("the function's secret", () => {
     });
   });
 
+  it("has the database cancel any statement of it, a read too, that runs past its statement_timeout", async () => {
+    const { statementTimeoutMs } = writeTimings(2000);
+    const started = performance.now();
+    await expect(run(secret, `SELECT pg_sleep(${(statementTimeoutMs * 3) / 1000})`)).rejects.toThrow(
+      /canceling statement due to statement timeout/,
+    );
+    expect(performance.now() - started).toBeLessThan(statementTimeoutMs * 3);
+  });
+
   it("may read and write rows of the table, and nothing else", async () => {
     expect(await rows(secret, "SELECT name FROM data_1 WHERE id = 1")).toEqual([{ name: "Test 1" }]);
     expect((await run(secret, "UPDATE data_1 SET name = name WHERE id = 1")).numberOfRecordsUpdated).toBe(1);
