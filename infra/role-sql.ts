@@ -1,6 +1,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { quoteIdent } from "../functions/core/sql-identifier.js";
 import { writeTimings } from "../functions/core/write-deadline.js";
+import { fenceGrantsSql } from "./fence-sql.js";
 
 /**
  * The function's least-privilege database role, the one source of its SQL for the CDK stack's schema step and the
@@ -30,6 +31,7 @@ const SCRAM = /^SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/
 /**
  * One statement (the Data API runs one per call) that creates or updates the function's role, idempotently: LOGIN
  * without SUPERUSER, CREATEROLE, CREATEDB or REPLICATION; only SELECT, INSERT, UPDATE, DELETE on the table; and
+ * EXECUTE on the shard fence's admissions and SELECT on its map (fence-sql.ts, which must exist first); and
  * `statement_timeout` / `lock_timeout` below the shard timeout (see `functions/core/write-deadline.ts`), so a write
  * statement that started in time cannot finish after the function gave up on it. Run again on every update: it
  * resets the password to the secret's, the settings to the current shard timeout's, and the grants to exactly these.
@@ -56,6 +58,8 @@ export function functionRoleSql(opts: {
     `ALTER ROLE ${role} SET lock_timeout = '${lockTimeoutMs}ms';`,
     `REVOKE ALL ON TABLE ${table} FROM ${role};`,
     `GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE ${table} TO ${role};`,
+    // The shard fence (fence-sql.ts, created before this statement runs): admissions and the map, read only.
+    ...fenceGrantsSql(opts.user),
     "END $role$",
   ].join(" ");
 }

@@ -255,6 +255,18 @@ function postmasterArgs(dataDir: string, port: number): string[] {
     "full_page_writes=off",
     "-c",
     "max_connections=200",
+    // Moves copy a range to another shard with PostgreSQL's logical replication (docs/architecture.md, "Growing"):
+    // the publisher needs `wal_level = logical`, which only a restart can change, so every local server has it.
+    "-c",
+    "wal_level=logical",
+    "-c",
+    "max_replication_slots=32",
+    "-c",
+    "max_wal_senders=32",
+    "-c",
+    "max_logical_replication_workers=16",
+    "-c",
+    "max_worker_processes=32",
   ];
 }
 

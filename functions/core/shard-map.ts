@@ -58,8 +58,36 @@ export class ShardMap {
   constructor(
     readonly shards: readonly ShardRanges[],
     sorted: readonly OwnedRange[],
+    /**
+     * The map's version: 1 for the map a stack or runtime starts with; every online change (docs/architecture.md,
+     * "Growing the map online") stores a higher one in the shards, where callers learn it.
+     */
+    readonly version = 1,
   ) {
     this.#sorted = sorted;
+  }
+
+  /** The same ranges under another version (a map read back from the shards). */
+  withVersion(version: number): ShardMap {
+    return new ShardMap(this.shards, this.#sorted, version);
+  }
+
+  /**
+   * The ids in `[from, to]` that no shard owns, as sorted disjoint ranges: what a caller must have a shard vouch for
+   * before it answers that they hold nothing (the fence's `unowned` check).
+   */
+  unownedIn(from: number, to: number): IdRange[] {
+    const out: IdRange[] = [];
+    let next = from;
+    for (const r of this.#sorted) {
+      if (r.end < next) continue;
+      if (r.start > to) break;
+      if (r.start > next) out.push([next, r.start - 1]);
+      next = r.end + 1;
+      if (next > to) return out;
+    }
+    if (next <= to) out.push([next, to]);
+    return out;
   }
 
   /** The shard id that owns `id`, or `undefined` when no range holds it. Binary search over sorted ranges. */
@@ -110,7 +138,7 @@ function isId(value: unknown): value is number {
  *
  * @throws ConfigError when the map is not an array of shards with unique integer ids and non-overlapping ranges.
  */
-export function createShardMap(input: unknown, field = "shards"): ShardMap {
+export function createShardMap(input: unknown, field = "shards", version = 1): ShardMap {
   if (!Array.isArray(input)) throw new ConfigError(`${field}: expected an array of shards`);
   if (input.length === 0) throw new ConfigError(`${field}: at least one shard is required`);
 
@@ -126,8 +154,9 @@ export function createShardMap(input: unknown, field = "shards"): ShardMap {
     }
     if (seenIds.has(id)) throw new ConfigError(`${at}.id: duplicate shard id ${id}`);
     seenIds.add(id);
-    if (!Array.isArray(ranges) || ranges.length === 0) {
-      throw new ConfigError(`${at}.ranges: expected a non-empty array of [start, end] pairs`);
+    // An empty list is valid: a new shard that owns nothing yet, waiting for its first assign or move.
+    if (!Array.isArray(ranges)) {
+      throw new ConfigError(`${at}.ranges: expected an array of [start, end] pairs`);
     }
     const own: IdRange[] = ranges.map((r: unknown, j) => {
       const rat = `${at}.ranges[${j}]`;
@@ -158,5 +187,5 @@ export function createShardMap(input: unknown, field = "shards"): ShardMap {
       );
     }
   }
-  return new ShardMap(shards, all);
+  return new ShardMap(shards, all, version);
 }
