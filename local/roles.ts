@@ -11,6 +11,8 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import type { ShardMap } from "../functions/core/shard-map.js";
+import { fenceInitSql, fenceSchemaSql } from "../infra/fence-sql.js";
 import { functionRoleSql, scramVerifier } from "../infra/role-sql.js";
 import type { PostgresConnection } from "./postgres.js";
 
@@ -23,8 +25,14 @@ const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 export async function createShardRoles(
   server: PostgresConnection,
-  databases: readonly { readonly database: string }[],
-  opts: { readonly prefix: string; readonly tableName?: string; readonly shardTimeoutMs: number },
+  databases: readonly { readonly shard: number; readonly database: string }[],
+  opts: {
+    readonly prefix: string;
+    readonly tableName?: string;
+    readonly shardTimeoutMs: number;
+    /** The map the shards start with: each shard's fence (infra/fence-sql.ts) is created from it. */
+    readonly map: ShardMap;
+  },
 ): Promise<LocalRoles> {
   const base = opts.prefix
     .toLowerCase()
@@ -44,7 +52,12 @@ export async function createShardRoles(
       `DO $r$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${roles.owner.user}') THEN CREATE ROLE ${owner}; END IF; END $r$`,
     );
     const verifier = scramVerifier(roles.owner.password);
-    await admin.query(`ALTER ROLE ${owner} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD '${verifier}'`);
+    // REPLICATION and pg_create_subscription: the reshard tool, which runs as this role (the "master" secret), copies a
+    // moving range with logical replication, as Aurora's master user can (rds_superuser, rds_replication).
+    await admin.query(
+      `ALTER ROLE ${owner} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB REPLICATION PASSWORD '${verifier}'`,
+    );
+    await admin.query(`GRANT pg_create_subscription TO ${owner}`);
     for (const { database } of databases) {
       await admin.query(`ALTER DATABASE ${quote(database)} OWNER TO ${owner}`);
     }
@@ -52,11 +65,17 @@ export async function createShardRoles(
     await admin.end();
   }
   // One database after the other: ALTER ROLE on one role from several sessions at once can collide.
-  for (const { database } of databases) {
+  for (const { shard, database } of databases) {
     const client = new pg.Client({ ...connection, database });
     await client.connect();
     try {
       await client.query(`ALTER TABLE ${quote(table)} OWNER TO ${quote(roles.owner.user)}`);
+      // The fence, created as the owner (as the stack's schema step does with the master user), so the owner, and
+      // the reshard tool with its secret, may change it and the function's role only reads it.
+      await client.query(`SET ROLE ${quote(roles.owner.user)}`);
+      await client.query(fenceSchemaSql());
+      await client.query(fenceInitSql(shard, opts.map));
+      await client.query("RESET ROLE");
       const sql = functionRoleSql({
         user: roles.api.user,
         passwordVerifier: scramVerifier(roles.api.password),

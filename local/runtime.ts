@@ -119,6 +119,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     const timeout = Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs);
     const roles = await createShardRoles(postgres, databases, {
       prefix,
+      map,
       shardTimeoutMs: Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULTS.shardTimeoutMs,
     });
     const shards = await Promise.all(
