@@ -2,6 +2,13 @@ import { type BreakerChange, type CallResult, ShardBreakers } from "./circuit-br
 import type { AppConfig, ShardConfig } from "./config.js";
 import { execute, type ShardClients } from "./data-api.js";
 import { DuplicateIdError, IdOutOfRangeError, RowNotFoundError, ShardUnavailableError } from "./errors.js";
+import {
+  fenceRefusal,
+  parseStoredMap,
+  RangeFrozenError,
+  READ_MAP_SQL,
+  ShardMapChangedError,
+} from "./fence.js";
 import { mergePages, type ShardRows } from "./merge.js";
 import type { Row } from "./row.js";
 import {
@@ -12,8 +19,8 @@ import {
   type ShardOutcome,
   type ShardReport,
 } from "./shard-call.js";
-import { type IdRange, MAX_ID, MIN_ID } from "./shard-map.js";
-import { parseRows, type Statement, selectOne, selectRange } from "./sql.js";
+import { type IdRange, MAX_ID, MIN_ID, type ShardMap } from "./shard-map.js";
+import { checkUnowned, parseRows, type Statement, selectOne, selectRange } from "./sql.js";
 import { type WriteTimings, writeDeadline, writeHorizon, writeTimings } from "./write-deadline.js";
 import { deleteRow, insertRow, parseWriteResult, updateRow, type WriteResult } from "./write-sql.js";
 
@@ -59,7 +66,7 @@ export interface TableDeps {
 /** What the circuit breaker learns from a call: any answer means the shard is up. */
 function breakerResult(o: ShardOutcome<unknown>): CallResult {
   if (o.status === "timeout") return { ok: false, failure: "timeout" };
-  if (o.status === "error") return { ok: false, failure: o.error };
+  if (o.status === "error" && !REFUSALS.has(o.error)) return { ok: false, failure: o.error };
   return { ok: true };
 }
 
@@ -87,14 +94,14 @@ class WriteNotSentError extends Error {
  * when many ids are missing a page may hold fewer rows than `limit`, never an empty one, and `next` goes on.
  */
 export function rowsToAsk(
-  called: readonly { shard: ShardConfig; ranges: readonly IdRange[] }[],
+  called: readonly { id: number; ranges: readonly IdRange[] }[],
   limit: number,
 ): Map<number, { ranges: readonly IdRange[]; rows: number }> {
   const most = Math.min(limit, MAX_ROWS_PER_CALL - 1);
   const share = Math.ceil(limit / Math.max(1, called.length));
   // Every range holds at least one id, so no shard's ranges past its first limit + 1 can matter here.
   const window = called
-    .flatMap(({ shard, ranges }) => ranges.slice(0, limit + 1).map((r) => ({ shard: shard.id, r })))
+    .flatMap(({ id, ranges }) => ranges.slice(0, limit + 1).map((r) => ({ shard: id, r })))
     .sort((a, b) => a.r[0] - b.r[0]);
   const dense = new Map<number, number>();
   let left = limit + 1;
@@ -105,35 +112,59 @@ export function rowsToAsk(
     left -= take;
   }
   return new Map(
-    called.map(({ shard, ranges }) => [
-      shard.id,
-      { ranges, rows: Math.min(most, Math.max(share, dense.get(shard.id) ?? 0)) },
+    called.map(({ id, ranges }) => [
+      id,
+      { ranges, rows: Math.min(most, Math.max(share, dense.get(id) ?? 0)) },
     ]),
   );
 }
+
+/** A shard the map names but the function has no Data API coordinates for (deployed before it was added). */
+class ShardNotConfiguredError extends Error {
+  override name = "ShardNotConfigured";
+}
+
+/** Failures that are answers: the shard is up and refused the call on purpose, so its circuit breaker stays closed. */
+const REFUSALS = new Set(["ShardMapChanged", "RangeFrozen"]);
+
+/** How often one request may learn a newer map and start again: each round is one map change it raced. */
+const MAX_MAP_ROUNDS = 3;
+
+/** A write to a range that is switching shards waits this long between tries (doubling up to the maximum). */
+const FROZEN_RETRY_MS = { first: 20, max: 200 } as const;
+
+/** What clients are told to wait when a write met a frozen range for its whole deadline. */
+const FROZEN_RETRY_AFTER_MS = 1000;
 
 /**
  * The one logical table, spread over the shards of the map. Reads scatter to every shard whose ranges can match and
  * gather tagged outcomes (a failed shard is missing data, not a failed request); writes go to the one owning shard and
  * are reported done only when that shard confirmed them.
+ *
+ * The map is the newest this instance has learnt: it starts as the configured one, and every shard checks each call
+ * against what it owns at that moment (the fence, fence.ts). A shard that refuses a call hands over its stored map;
+ * the request adopts it if it is newer and starts again within its one deadline. Nothing extra happens on the happy
+ * path: the check rides inside the statements the request sends anyway.
  */
 export class ShardedTable {
   readonly #config: AppConfig;
   readonly #clients: ShardClients;
-  readonly #now: Clock | undefined;
+  readonly #now: Clock;
   readonly #timings: WriteTimings;
   readonly #wallClock: Clock;
   readonly #breakers: ShardBreakers;
+  #map: ShardMap;
 
   constructor(deps: TableDeps) {
     this.#config = deps.config;
     this.#clients = deps.clients;
-    this.#now = deps.now;
+    this.#now = deps.now ?? performance.now.bind(performance);
     this.#timings = writeTimings(deps.config.shardTimeoutMs);
     this.#wallClock = deps.wallClock ?? Date.now;
+    this.#map = deps.config.map;
     this.#breakers = new ShardBreakers(
       { ...deps.config.breaker, quietMs: deps.config.shardTimeoutMs },
-      deps.now ?? performance.now.bind(performance),
+      this.#now,
       deps.onBreakerChange,
     );
   }
@@ -143,43 +174,82 @@ export class ShardedTable {
     return this.#breakers.state(shard);
   }
 
-  #timeoutMs(budget: Budget): number {
+  /** The map this instance uses now (its version grows as it learns changes from the shards). */
+  get map(): ShardMap {
+    return this.#map;
+  }
+
+  /** The instant (on `#now`) by which a request must have its answers: the shard timeout, within the Lambda's time. */
+  #deadline(budget: Budget): number {
     const { shardTimeoutMs, deadlineMarginMs } = this.#config;
-    if (budget.remainingMs === undefined) return shardTimeoutMs;
-    return Math.max(1, Math.min(shardTimeoutMs, budget.remainingMs - deadlineMarginMs));
+    const timeout =
+      budget.remainingMs === undefined
+        ? shardTimeoutMs
+        : Math.max(1, Math.min(shardTimeoutMs, budget.remainingMs - deadlineMarginMs));
+    return this.#now() + timeout;
+  }
+
+  #left(deadline: number): number {
+    return Math.max(1, Math.ceil(deadline - this.#now()));
   }
 
   /**
    * One read on one shard, unless its circuit breaker is open: then the shard is `unavailable` at once instead of
-   * costing the request the whole timeout. A read may be the probe that finds out whether the shard is back.
+   * costing the request the whole timeout. A read may be the probe that finds out whether the shard is back. A shard
+   * the map names without coordinates is an error (`ShardNotConfigured`), a fence refusal `ShardMapChanged`.
    */
   async #read<T>(
-    shard: ShardConfig,
+    shardId: number,
     statement: Statement,
-    budget: Budget,
+    deadline: number,
     parse: (out: Awaited<ReturnType<typeof execute>>) => T,
   ): Promise<ShardOutcome<T>> {
+    const shard = this.#config.shards.find((s) => s.id === shardId);
+    const client = this.#clients.read.get(shardId);
+    if (!shard || !client) {
+      return { shard: shardId, status: "error", error: new ShardNotConfiguredError().name, ms: 0 };
+    }
     const admission = this.#breakers.admit(shard.id, true);
     if (!admission.call) {
       const { lastFailure, retryAfterMs } = admission;
       return { shard: shard.id, status: "unavailable", lastFailure, retryAfterMs };
     }
-    const client = this.#clients.read.get(shard.id);
-    if (!client) throw new Error(`no read client for shard ${shard.id}`);
     const outcome = await callWithDeadline(
       shard.id,
-      this.#timeoutMs(budget),
-      async (signal) => parse(await execute(client, shard, statement, signal)),
+      this.#left(deadline),
+      async (signal) => parse(await fenced(execute(client, shard, statement, signal))),
       this.#now,
     );
     this.#breakers.record(shard.id, breakerResult(outcome));
     return outcome;
   }
 
-  #shard(id: number): ShardConfig {
-    const shard = this.#config.shards.find((s) => s.id === id);
-    if (!shard) throw new Error(`shard ${id} is in the map but not configured`);
-    return shard;
+  /**
+   * Learns the map from the shards that refused a call: reads each one's stored map and adopts the newest if it is
+   * newer than the one in use. True when the map in use is now newer than `used` (also when another request of this
+   * instance learnt it meanwhile), so the caller may start again.
+   */
+  async #refresh(used: ShardMap, refusing: readonly number[], deadline: number): Promise<boolean> {
+    if (this.#map.version > used.version) return true;
+    const stored = await Promise.all(
+      refusing.map((id) =>
+        this.#read(id, { sql: READ_MAP_SQL, parameters: [], formatRecordsAs: "JSON" }, deadline, (out) =>
+          parseStoredMap(out.formattedRecords),
+        ),
+      ),
+    );
+    for (const o of stored) {
+      if (o.status === "ok" && o.value.version > this.#map.version)
+        this.#map = o.value.map.withVersion(o.value.version);
+    }
+    return this.#map.version > used.version;
+  }
+
+  /** The shard that vouches for ids no shard owns when a request calls no other: the lowest-id one with ranges. */
+  #carrier(map: ShardMap): number | undefined {
+    let best: number | undefined;
+    for (const s of map.shards) if (s.ranges.length > 0 && (best === undefined || s.id < best)) best = s.id;
+    return best;
   }
 
   /**
@@ -192,32 +262,61 @@ export class ShardedTable {
    * page, also with `limit` above the per-call cap (where a shard that returned the cap used to be taken as "may have
    * more").
    *
+   * The ids of the bounds that no shard owns must be vouched for too (an assign may have given them to a shard this
+   * instance has not heard of): every called shard checks them within its read (one answer is enough: no shard
+   * vouches for an id once it has an owner that accepts writes), or, when the bounds meet no shard's ranges, the
+   * lowest-id shard with ranges checks them alone.
+   *
    * `next` is `null` only when every shard that could hold later rows answered and has none left. When a shard failed,
    * the page's `next` is the cursor up to which the healthy shards were read; when they have nothing left, it is the
    * page's last id or, if greater, one below the first id a failed shard could hold, so following it asks the failed
    * shards again instead of ending the walk as if the table had ended (docs/api.md, "Paging when a shard fails").
    */
   async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
+    const deadline = this.#deadline(budget);
+    for (let round = 1; ; round++) {
+      const map = this.#map;
+      const { result, refusing } = await this.#listOnce(query, map, deadline);
+      if (refusing.length === 0 || round > MAX_MAP_ROUNDS) return result;
+      if (!(await this.#refresh(map, refusing, deadline))) return result;
+    }
+  }
+
+  async #listOnce(
+    query: ListQuery,
+    map: ShardMap,
+    deadline: number,
+  ): Promise<{ result: ListResult; refusing: number[] }> {
     const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);
     const upper = query.to ?? MAX_ID;
-    const called = this.#config.shards
-      .map((shard) => ({ shard, ranges: this.#config.map.clip(shard.id, lower, upper) }))
+    const ids = shardIds(this.#config, map);
+    const called = ids
+      .map((id) => ({ id, ranges: map.clip(id, lower, upper) }))
       .filter(({ ranges }) => ranges.length > 0);
     const asks = rowsToAsk(called, query.limit);
+    const unowned = map.unownedIn(lower, upper);
+    // Every called shard vouches for the unowned ids within its read (a multirange check); when the bounds meet no
+    // shard's ranges, one shard checks them alone.
+    const carrier = unowned.length > 0 && called.length === 0 ? this.#carrier(map) : undefined;
     const outcomes = await Promise.all(
-      this.#config.shards.map((shard): Promise<ShardOutcome<Row[]>> => {
-        const ask = asks.get(shard.id);
-        if (ask === undefined) return Promise.resolve({ shard: shard.id, status: "skipped" });
-        const statement = selectRange(this.#config.tableName, ask.ranges, ask.rows + 1);
-        return this.#read(shard, statement, budget, (out) => parseRows(out.formattedRecords));
+      ids.map((id): Promise<ShardOutcome<Row[]>> => {
+        const ask = asks.get(id);
+        if (ask === undefined) {
+          if (id !== carrier) return Promise.resolve({ shard: id, status: "skipped" });
+          return this.#read(id, checkUnowned(unowned), deadline, () => []);
+        }
+        const statement = selectRange(this.#config.tableName, ask.ranges, ask.rows + 1, unowned);
+        return this.#read(id, statement, deadline, (out) => parseRows(out.formattedRecords));
       }),
     );
     const parts: ShardRows[] = [];
     let firstMissing = Infinity;
+    let vouched = unowned.length === 0;
     for (const o of outcomes) {
       const ask = asks.get(o.shard);
-      if (ask === undefined) continue;
       if (o.status === "ok") {
+        vouched = true;
+        if (ask === undefined) continue;
         const proof = o.value[ask.rows];
         if (proof === undefined) parts.push({ shard: o.shard, rows: o.value });
         // Everything up to just before the proof row is known; the proof row itself opens the next page.
@@ -228,40 +327,75 @@ export class ShardedTable {
             truncated: true,
             through: proof.id - 1,
           });
-      } else if (isFailure(o)) firstMissing = Math.min(firstMissing, ask.ranges[0]?.[0] ?? lower);
+      } else if (isFailure(o) && ask !== undefined) {
+        firstMissing = Math.min(firstMissing, ask.ranges[0]?.[0] ?? lower);
+      }
     }
-    const page = mergePages(parts, this.#config.map, query.limit);
+    // No shard answered for the ids no shard owns: an assign may have given them to one, so they are unknown too.
+    if (!vouched) firstMissing = Math.min(firstMissing, unowned[0]?.[0] ?? lower);
+    const page = mergePages(parts, map, query.limit);
     const failed = firstMissing !== Infinity;
     let next = page.next;
     // The healthy shards are done but a failed one may hold later rows: resume after what was read (and nothing that
     // only the failed shards could hold is skipped), never end here.
     if (failed && next === null) next = Math.max(page.items.at(-1)?.id ?? MIN_ID - 1, firstMissing - 1);
     return {
-      items: page.items,
-      next,
-      partial: failed,
-      shards: outcomes.map((o) => report(o, (rows) => rows.length)),
+      result: {
+        items: page.items,
+        next,
+        partial: failed,
+        shards: outcomes.map((o) => report(o, (rows) => rows.length)),
+      },
+      refusing: refusedBy(outcomes),
     };
   }
 
-  /** The owner of `id`; http/ answers an id no shard can hold as a 404 for reads and a 422 for writes. */
-  #owner(id: number): ShardConfig {
-    const owner = this.#config.map.ownerOf(id);
-    if (owner === undefined) throw new IdOutOfRangeError(`id ${id} is outside every shard's range`);
-    return this.#shard(owner);
+  /**
+   * Asks the carrier to vouch that `id` has no owner. Resolves when it does; a refusal means the map in use is stale
+   * (`stale`); a failure leaves it unknown (`failed`, with the carrier's report).
+   */
+  async #vouchUnowned(
+    map: ShardMap,
+    id: number,
+    deadline: number,
+  ): Promise<{ verdict: "unowned" | "stale" | "failed"; shard: number; shards: ShardReport[] }> {
+    const carrier = this.#carrier(map);
+    if (carrier === undefined) return { verdict: "unowned", shard: 0, shards: [] };
+    const o = await this.#read(carrier, checkUnowned([[id, id]]), deadline, () => 0);
+    const shards = [report(o, () => 0)];
+    if (o.status === "ok") return { verdict: "unowned", shard: carrier, shards };
+    return { verdict: refusedBy([o]).length > 0 ? "stale" : "failed", shard: carrier, shards };
   }
 
   /**
    * One row from the one shard that owns its id. `item` is null only when that shard answered and the row is absent;
-   * when the shard failed, `shards` says so and the caller must not call the row absent.
+   * when the shard failed, `shards` says so and the caller must not call the row absent. An id outside the map is an
+   * {@link IdOutOfRangeError} once a shard vouched that no shard owns it.
    */
   async get(id: number, budget: Budget = {}): Promise<RowResult> {
-    const shard = this.#owner(id);
-    const outcome = await this.#read(shard, selectOne(this.#config.tableName, id), budget, (out) =>
-      parseRows(out.formattedRecords),
-    );
-    const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
-    return { item, shard: shard.id, shards: [report(outcome, (rows) => rows.length)] };
+    const deadline = this.#deadline(budget);
+    for (let round = 1; ; round++) {
+      const map = this.#map;
+      const owner = map.ownerOf(id);
+      let refusing: number[];
+      let result: RowResult;
+      if (owner === undefined) {
+        const vouched = await this.#vouchUnowned(map, id, deadline);
+        if (vouched.verdict === "unowned")
+          throw new IdOutOfRangeError(`id ${id} is outside every shard's range`, vouched.shards);
+        result = { item: null, shard: vouched.shard, shards: vouched.shards };
+        refusing = vouched.verdict === "stale" ? [vouched.shard] : [];
+      } else {
+        const outcome = await this.#read(owner, selectOne(this.#config.tableName, id), deadline, (out) =>
+          parseRows(out.formattedRecords),
+        );
+        const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
+        result = { item, shard: owner, shards: [report(outcome, (rows) => rows.length)] };
+        refusing = refusedBy([outcome]);
+      }
+      if (refusing.length === 0 || round > MAX_MAP_ROUNDS) return result;
+      if (!(await this.#refresh(map, refusing, deadline))) return result;
+    }
   }
 
   /**
@@ -269,17 +403,76 @@ export class ShardedTable {
    * changed with the shard's report, or throws a {@link ShardUnavailableError} that says whether the write provably
    * did not happen (`not_applied`) or may have (`unknown`). An `unknown` one is thrown only once the write can no
    * longer take effect, so a read after the error's answer shows the final state.
+   *
+   * A fence refusal did nothing (the statement failed whole), so it is tried again within the request's deadline:
+   * with the newer map the refusing shard hands over, or, for a range frozen while it switches shards, after a short
+   * wait. A write that found the range frozen until its deadline is `not_applied`, with a `retry-after`.
    */
   async #write(
     id: number,
     build: (table: string, deadlineMs: number) => Statement,
     budget: Budget,
   ): Promise<{ changed: number; shard: number; shards: ShardReport[] }> {
-    const shard = this.#owner(id);
-    await this.#admitWrite(shard, id, budget);
-    const client = this.#clients.write.get(shard.id);
-    if (!client) throw new Error(`no write client for shard ${shard.id}`);
-    const timeoutMs = this.#timeoutMs(budget);
+    const deadline = this.#deadline(budget);
+    let pause: number = FROZEN_RETRY_MS.first;
+    for (let round = 1; ; round++) {
+      const map = this.#map;
+      const owner = map.ownerOf(id);
+      if (owner === undefined) {
+        const vouched = await this.#vouchUnowned(map, id, deadline);
+        if (vouched.verdict === "unowned")
+          throw new IdOutOfRangeError(`id ${id} is outside every shard's range`, vouched.shards);
+        const { shard, shards } = vouched;
+        if (vouched.verdict === "failed" || round > MAX_MAP_ROUNDS) {
+          const reason = failureReason(shards[0]);
+          throw new ShardUnavailableError(shard, reason, "not_applied", shards);
+        }
+        if (!(await this.#refresh(map, [shard], deadline)))
+          throw new ShardUnavailableError(shard, "ShardMapChanged", "not_applied", shards);
+        continue;
+      }
+      const attempt = await this.#writeOnce(owner, id, build, deadline);
+      if ("changed" in attempt) return attempt;
+      const { refusal, shards } = attempt;
+      if (refusal === "frozen") {
+        // Wait only while a retry could still be sent in time (the write's own deadline leaves room to run it).
+        const room = this.#left(deadline) - this.#timings.statementTimeoutMs - this.#timings.safetyMs;
+        if (room <= pause) {
+          const reason = "RangeFrozen";
+          throw new ShardUnavailableError(owner, reason, "not_applied", shards, FROZEN_RETRY_AFTER_MS);
+        }
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        pause = Math.min(FROZEN_RETRY_MS.max, pause * 2);
+        continue;
+      }
+      if (round > MAX_MAP_ROUNDS || !(await this.#refresh(map, [owner], deadline)))
+        throw new ShardUnavailableError(owner, "ShardMapChanged", "not_applied", shards);
+    }
+  }
+
+  /** One attempt of a write on `owner`: its result, a fence refusal (nothing done), or a thrown unavailability. */
+  async #writeOnce(
+    owner: number,
+    id: number,
+    build: (table: string, deadlineMs: number) => Statement,
+    deadline: number,
+  ): Promise<
+    | { changed: number; shard: number; shards: ShardReport[] }
+    | { refusal: "stale" | "frozen"; shards: ShardReport[] }
+  > {
+    const shard = this.#config.shards.find((s) => s.id === owner);
+    const client = this.#clients.write.get(owner);
+    if (!shard || !client) {
+      const failed: ShardOutcome<never> = {
+        shard: owner,
+        status: "error",
+        error: new ShardNotConfiguredError().name,
+        ms: 0,
+      };
+      throw new ShardUnavailableError(owner, failed.error, "not_applied", [report(failed, () => 0)]);
+    }
+    await this.#admitWrite(shard, id, deadline);
+    const timeoutMs = this.#left(deadline);
     const deadlineMs = writeDeadline(this.#wallClock(), timeoutMs, this.#timings);
     let sent = false;
     const outcome = await callWithDeadline(
@@ -291,7 +484,7 @@ export class ShardedTable {
           throw new WriteNotSentError("the write deadline passed before sending");
         sent = true;
         const statement = build(this.#config.tableName, deadlineMs);
-        return parseWriteResult((await execute(client, shard, statement, signal)).formattedRecords);
+        return parseWriteResult((await fenced(execute(client, shard, statement, signal))).formattedRecords);
       },
       this.#now,
     );
@@ -302,6 +495,10 @@ export class ShardedTable {
       if (outcome.value.inTime) return { changed: outcome.value.changed, shard: shard.id, shards };
       throw new ShardUnavailableError(shard.id, "deadline", "not_applied", shards);
     }
+    // Refused by the fence: the statement failed whole, nothing was written.
+    if (outcome.status === "error" && outcome.error === "RangeFrozen") return { refusal: "frozen", shards };
+    if (outcome.status === "error" && outcome.error === "ShardMapChanged")
+      return { refusal: "stale", shards };
     const reason = outcome.status === "error" ? outcome.error : outcome.status;
     const neverSent = !sent || (outcome.status === "error" && NEVER_SENT.has(outcome.error));
     if (neverSent) throw new ShardUnavailableError(shard.id, reason, "not_applied", shards);
@@ -316,12 +513,18 @@ export class ShardedTable {
    * remaining cool-down as `retry-after`. A write is never the probe (a write sent to a shard that then hangs has an
    * unknown outcome): once the cool-down is over, a read of the row finds out first whether the shard is back.
    */
-  async #admitWrite(shard: ShardConfig, id: number, budget: Budget): Promise<void> {
+  async #admitWrite(shard: ShardConfig, id: number, deadline: number): Promise<void> {
     let admission = this.#breakers.admit(shard.id, false);
     if (admission.call) return;
     if (admission.retryAfterMs === 0) {
-      const probe = await this.#read(shard, selectOne(this.#config.tableName, id), budget, () => undefined);
-      if (probe.status === "ok") return;
+      const probe = await this.#read(
+        shard.id,
+        selectOne(this.#config.tableName, id),
+        deadline,
+        () => undefined,
+      );
+      // Any answer, a fence refusal too, shows the shard is back.
+      if (probe.status === "ok" || refusedBy([probe]).length > 0) return;
       admission = this.#breakers.admit(shard.id, false);
       if (admission.call) return;
     }
@@ -355,6 +558,37 @@ export class ShardedTable {
   /** Deletes a row; a {@link RowNotFoundError} when there is none. */
   async remove(id: number, budget: Budget = {}): Promise<Omit<RowResult, "item">> {
     return existing(id, await this.#write(id, (t, d) => deleteRow(t, id, d), budget));
+  }
+}
+
+/** The configured shards in their order, then any shard only the (newer) map names. */
+function shardIds(config: AppConfig, map: ShardMap): number[] {
+  const ids = config.shards.map((s) => s.id);
+  for (const s of map.shards) if (!ids.includes(s.id)) ids.push(s.id);
+  return ids;
+}
+
+/** The shards whose fence refused a call because the caller's map is stale. */
+function refusedBy(outcomes: readonly ShardOutcome<unknown>[]): number[] {
+  return outcomes.filter((o) => o.status === "error" && o.error === "ShardMapChanged").map((o) => o.shard);
+}
+
+function failureReason(r: ShardReport | undefined): string {
+  if (r === undefined) return "error";
+  if (r.status === "error") return r.error;
+  if (r.status === "unavailable") return "circuit_open";
+  return r.status;
+}
+
+/** A call's result, with the fence's refusals as named errors (fence.ts) instead of a generic database error. */
+async function fenced<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    const refusal = fenceRefusal(err);
+    if (refusal === "stale") throw new ShardMapChangedError("the shard refused a stale map", { cause: err });
+    if (refusal === "frozen") throw new RangeFrozenError("the id is frozen while it moves", { cause: err });
+    throw err;
   }
 }
 

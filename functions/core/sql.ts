@@ -1,5 +1,6 @@
 import type { SqlParameter } from "@aws-sdk/client-rds-data";
 import { MalformedResultError } from "./errors.js";
+import { FENCE_SCHEMA, multirange } from "./fence.js";
 import type { Row } from "./row.js";
 import type { IdRange } from "./shard-map.js";
 import { quoteIdent } from "./sql-identifier.js";
@@ -41,9 +42,14 @@ export const RANGES_SCANNED_ALONE = 8;
  * ranges, passed as one `int8multirange` literal evaluated once (an InitPlan): the statement never answers for an id
  * outside `ranges`, which is what keeps a shard from answering for ids it does not own, as Vitess filters by keyrange.
  */
-export function selectRange(table: string, ranges: readonly IdRange[], limit: number): Statement {
+export function selectRange(
+  table: string,
+  ranges: readonly IdRange[],
+  limit: number,
+  unowned: readonly IdRange[] = [],
+): Statement {
   const from = `SELECT id, name FROM ${quoteIdent(table)}`;
-  const parameters: SqlParameter[] = [long("limit", limit)];
+  const parameters: SqlParameter[] = [long("limit", limit), ...fenceParams(ranges, unowned)];
   const scans: string[] = [];
   const alone = ranges.length <= RANGES_SCANNED_ALONE ? ranges.length : RANGES_SCANNED_ALONE - 1;
   for (let i = 0; i < alone; i++) {
@@ -65,19 +71,39 @@ export function selectRange(table: string, ranges: readonly IdRange[], limit: nu
     );
   }
   // One range needs no merge; PostgreSQL plans the subquery form the same way, but the plain form reads better in logs.
+  // The fence is one InitPlan, evaluated once before any scan as every scan's one-time filter.
   const sql =
     scans.length === 1
-      ? (scans[0] as string)
-      : `SELECT id, name FROM (${scans.map((s) => `(${s})`).join(" UNION ALL ")}) AS ranges ORDER BY id LIMIT :limit`;
+      ? (scans[0] as string).replace(" ORDER BY", ` AND ${ADMIT_READ} ORDER BY`)
+      : `SELECT id, name FROM (${scans.map((s) => `(${s})`).join(" UNION ALL ")}) AS ranges WHERE ${ADMIT_READ} ORDER BY id LIMIT :limit`;
   return { sql, parameters, formatRecordsAs: "JSON" };
+}
+
+/**
+ * The shard fence's check (functions/core/fence.ts) as every read carries it: the shard must own all of `owned` (what
+ * the caller asks it for) and vouch that no shard owns `unowned`, or the statement fails with SF001 and returns
+ * nothing. Evaluated once per statement (an InitPlan), with the statement's own snapshot.
+ */
+const ADMIT_READ = `(SELECT ${FENCE_SCHEMA}.admit_read(:owned, :unowned))`;
+
+function fenceParams(owned: readonly IdRange[], unowned: readonly IdRange[]): SqlParameter[] {
+  return [text("owned", multirange(owned)), text("unowned", multirange(unowned))];
 }
 
 export function selectOne(table: string, id: number): Statement {
   return {
-    sql: `SELECT id, name FROM ${quoteIdent(table)} WHERE id = :id`,
-    parameters: [long("id", id)],
+    sql: `SELECT id, name FROM ${quoteIdent(table)} WHERE id = :id AND ${ADMIT_READ}`,
+    parameters: [long("id", id), ...fenceParams([[id, id]], [])],
     formatRecordsAs: "JSON",
   };
+}
+
+/**
+ * Only the fence's check: the shard vouches that no shard owns `unowned` (a request for ids outside the caller's map
+ * asks one shard before it answers that they are absent). One row `{"ok": true}`, or SF001.
+ */
+export function checkUnowned(unowned: readonly IdRange[]): Statement {
+  return { sql: `SELECT ${ADMIT_READ} AS ok`, parameters: fenceParams([], unowned), formatRecordsAs: "JSON" };
 }
 
 /**

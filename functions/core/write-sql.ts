@@ -1,5 +1,6 @@
 import type { SqlParameter } from "@aws-sdk/client-rds-data";
 import { MalformedResultError } from "./errors.js";
+import { FENCE_SCHEMA } from "./fence.js";
 import { long, type Statement, text } from "./sql.js";
 import { quoteIdent } from "./sql-identifier.js";
 import { sqlTimestamp } from "./write-deadline.js";
@@ -29,7 +30,12 @@ const deadlineParam = (deadlineMs: number): SqlParameter => ({
   typeHint: "TIMESTAMP",
 });
 
-const GO = "go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AS in_time)";
+/**
+ * In time, then admitted by the shard fence (fence.ts): `admit_write` refuses an id the shard does not own (SF001) or
+ * one that is frozen while it moves (SF002), failing the whole statement, so a refused write provably did nothing.
+ * A late write is not admitted at all (AND evaluates left to right in a target list and stops at false).
+ */
+const GO = `go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND ${FENCE_SCHEMA}.admit_write(:id) AS in_time)`;
 const IN_TIME = "(SELECT in_time FROM go)";
 const REPORT = "SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go";
 

@@ -29,7 +29,10 @@ export class ClientError extends Error {
 export function errorResult(err: unknown, method: string, logger: Logger): RouteResult {
   if (err instanceof ClientError) return routeResult(errorResponse(err.status, err.code, err.message));
   if (err instanceof IdOutOfRangeError) {
-    return routeResult(errorResponse(method === "GET" ? 404 : 422, "id_out_of_range", err.message));
+    return routeResult(
+      errorResponse(method === "GET" ? 404 : 422, "id_out_of_range", err.message),
+      err.shards,
+    );
   }
   if (err instanceof DuplicateIdError)
     return routeResult(errorResponse(409, "duplicate_id", err.message), err.shards);

@@ -1,4 +1,5 @@
 import {
+  DatabaseErrorException,
   ExecuteStatementCommand,
   type ExecuteStatementCommandInput,
   type ExecuteStatementCommandOutput,
@@ -10,12 +11,79 @@ import { type AppConfig, loadConfig } from "../../functions/core/config.js";
 import { createShardClients, type ShardClients } from "../../functions/core/data-api.js";
 import type { Row } from "../../functions/core/row.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
-import { ownerOfSeed, SEED_ROWS, SHARD_ARNS, SHARD_IDS, testEnv } from "./fixtures.js";
+import { DEFAULT_MAP, ownerOfSeed, SEED_ROWS, SHARD_ARNS, SHARD_IDS, testEnv } from "./fixtures.js";
 
 export type DataApiMock = AwsClientStub<RDSDataClient>;
 
 /** One shard's rows, as its PostgreSQL database would hold them: id -> name. */
 export type ShardStore = Map<number, string | null>;
+
+/**
+ * One shard's fence (infra/fence-sql.ts) as the fake checks it: the ids it owns and vouches unowned, those frozen,
+ * and the map it hands out. Mutable, so a test can move a range "between" two calls.
+ */
+export interface FakeFence {
+  owned: [number, number][];
+  unowned: [number, number][];
+  frozen: [number, number][];
+  version: number;
+  shards: { id: number; ranges: [number, number][] }[];
+}
+
+const covers = (ranges: readonly [number, number][], [lo, hi]: readonly [number, number]) => {
+  // Ranges are disjoint but may be adjacent: walk from lo and see whether hi is reached.
+  let next = lo;
+  for (const [a, b] of [...ranges].sort((x, y) => x[0] - y[0])) {
+    if (a > next) break;
+    if (b >= next) next = b + 1;
+    if (next > hi) return true;
+  }
+  return next > hi;
+};
+
+/** The ranges of a multirange literal `{[1,10],[31,40]}`. */
+const parseMultirange = (literal: unknown): [number, number][] =>
+  [...String(literal ?? "{}").matchAll(/\[(-?\d+),(-?\d+)\]/g)].map((m) => [Number(m[1]), Number(m[2])]);
+
+/** The Data API's rendering of a failed statement (`DatabaseErrorException`, `...; SQLState: XXXXX`). */
+export function sqlError(message: string, state: string): DatabaseErrorException {
+  return new DatabaseErrorException({ message: `ERROR: ${message}; SQLState: ${state}`, $metadata: {} });
+}
+
+/** Throws the fence's SF001 unless `fence` owns all of `:owned` and vouches for all of `:unowned`. */
+function admitRead(input: ExecuteStatementCommandInput, fence: FakeFence | undefined): void {
+  if (!fence) return;
+  const owned = parseMultirange(param(input, "owned"));
+  const unowned = parseMultirange(param(input, "unowned"));
+  if (!owned.every((r) => covers(fence.owned, r)) || !unowned.every((r) => covers(fence.unowned, r)))
+    throw sqlError("shard fence: not owned", "SF001");
+}
+
+function admitWrite(id: number, fence: FakeFence | undefined): void {
+  if (!fence) return;
+  if (!covers(fence.owned, [id, id])) throw sqlError(`shard fence: does not own id ${id}`, "SF001");
+  if (covers(fence.frozen, [id, id])) throw sqlError(`shard fence: id ${id} is frozen`, "SF002");
+}
+
+/** The fences of the shards of `shards` (every id a shard does not own is unowned), version 1. */
+export function fencesOf(shards: readonly { id: number; ranges: readonly (readonly [number, number])[] }[]) {
+  const all = shards.flatMap((s) => s.ranges.map(([a, b]) => [a, b] as [number, number]));
+  all.sort((a, b) => a[0] - b[0]);
+  const unowned: [number, number][] = [];
+  let next = -2_147_483_648;
+  for (const [a, b] of all) {
+    if (a > next) unowned.push([next, a - 1]);
+    next = Math.max(next, b + 1);
+  }
+  if (next <= 2_147_483_647) unowned.push([next, 2_147_483_647]);
+  const map = shards.map((s) => ({ id: s.id, ranges: s.ranges.map(([a, b]) => [a, b] as [number, number]) }));
+  return new Map(
+    shards.map((s): [number, FakeFence] => [
+      s.id,
+      { owned: s.ranges.map(([a, b]) => [a, b]), unowned, frozen: [], version: 1, shards: map },
+    ]),
+  );
+}
 
 /** The bound value of parameter `name`, which must be a `longValue` or `stringValue` of the expected kind. */
 function param(input: ExecuteStatementCommandInput, name: string): number | string | undefined {
@@ -40,9 +108,18 @@ export const formatted = (rows: readonly Row[]): string =>
  * and only from the bound parameters (`lo0`/`hi0`/…/`rest`/`limit`, `id`, `name`): a query whose bounds were not pushed
  * down as parameters gets no help from here. Throws on SQL it does not know, so a changed statement fails loudly.
  */
-export function answerFrom(store: ShardStore) {
+export function answerFrom(store: ShardStore, fence?: FakeFence) {
   return (input: ExecuteStatementCommandInput): Partial<ExecuteStatementCommandOutput> => {
     const sql = input.sql ?? "";
+    if (sql === "SELECT version::int AS version, map::text AS map FROM sharding.fence") {
+      if (!fence) throw new Error("fake Data API: no fence to read");
+      const map = JSON.stringify({ shards: fence.shards });
+      return { formattedRecords: JSON.stringify([{ version: fence.version, map }]), numberOfRecordsUpdated: 0 };
+    }
+    if (sql === "SELECT (SELECT sharding.admit_read(:owned, :unowned)) AS ok") {
+      admitRead(input, fence);
+      return { formattedRecords: JSON.stringify([{ ok: true }]), numberOfRecordsUpdated: 0 };
+    }
     if (
       /^SELECT id, name FROM \S+ WHERE id BETWEEN :lo0 AND :hi0 /.test(sql) ||
       /^SELECT id, name FROM \(/.test(sql)
@@ -60,6 +137,7 @@ export function answerFrom(store: ShardStore) {
         }
       }
       if (ranges.length === 0) throw new Error("fake Data API: a range query without ranges");
+      admitRead(input, fence);
       const limit = longParam(input, "limit");
       const rows = [...store]
         .filter(([id]) => ranges.some(([lo, hi]) => id >= lo && id <= hi))
@@ -68,13 +146,14 @@ export function answerFrom(store: ShardStore) {
         .map(([id, name]) => ({ id, name }));
       return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
-    if (/^SELECT id, name FROM \S+ WHERE id = :id$/.test(sql)) {
+    if (/^SELECT id, name FROM \S+ WHERE id = :id AND \(SELECT sharding\.admit_read\(:owned, :unowned\)\)$/.test(sql)) {
       const id = longParam(input, "id");
+      admitRead(input, fence);
       const rows = store.has(id) ? [{ id, name: store.get(id) ?? null }] : [];
       return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
     const write =
-      /^WITH go AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AS in_time\), w AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM w\)::int AS changed FROM go$/.exec(
+      /^WITH go AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AND sharding\.admit_write\(:id\) AS in_time\), w AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM w\)::int AS changed FROM go$/.exec(
         sql,
       );
     if (write) {
@@ -82,6 +161,8 @@ export function answerFrom(store: ShardStore) {
       const deadline = Date.parse(`${String(param(input, "deadline")).replace(" ", "T")}Z`);
       if (Number.isNaN(deadline)) throw new Error("fake Data API: a write without a TIMESTAMP :deadline");
       const inTime = Date.now() <= deadline;
+      // As PostgreSQL evaluates `in time AND admit_write(:id)`: a late write is not even checked.
+      if (inTime) admitWrite(longParam(input, "id"), fence);
       const answer = (changed: number) => ({
         formattedRecords: JSON.stringify([{ in_time: inTime, changed: inTime ? changed : 0 }]),
         numberOfRecordsUpdated: 0,
@@ -127,13 +208,20 @@ export function seededStores(rows: readonly Row[] = SEED_ROWS): Map<number, Shar
 }
 
 /** Points every shard's ARN at its in-memory store; later `.on(…, { resourceArn })` calls override one shard. */
-export function serveStores(mock: DataApiMock, stores: Map<number, ShardStore>): void {
+export function serveStores(
+  mock: DataApiMock,
+  stores: Map<number, ShardStore>,
+  fences: ReadonlyMap<number, FakeFence> = DEFAULT_FENCES(),
+): void {
   for (const [shard, store] of stores) {
     const resourceArn = SHARD_ARNS[shard];
     if (resourceArn === undefined) throw new Error(`no ARN for shard ${shard}`);
-    mock.on(ExecuteStatementCommand, { resourceArn }).callsFake(answerFrom(store));
+    mock.on(ExecuteStatementCommand, { resourceArn }).callsFake(answerFrom(store, fences.get(shard)));
   }
 }
+
+/** Fresh fences of the default map, one per call (tests change them). */
+export const DEFAULT_FENCES = () => fencesOf(DEFAULT_MAP.shards);
 
 /** A call that never answers, like a hung connection (the mock ignores the abort signal, as a bad driver might). */
 export const hang = () => new Promise<never>(() => {});
@@ -143,6 +231,7 @@ export interface TestTable {
   readonly clients: ShardClients;
   readonly table: ShardedTable;
   readonly stores: Map<number, ShardStore>;
+  readonly fences: Map<number, FakeFence>;
 }
 
 /**
@@ -157,9 +246,10 @@ export function seededTable(
   const config = loadConfig(testEnv(env));
   const clients = createShardClients(config);
   const stores = seededStores();
-  serveStores(mock, stores);
+  const fences = fencesOf(config.map.shards);
+  serveStores(mock, stores, fences);
   const table = new ShardedTable({ config, clients, ...(now ? { now } : {}) });
-  return { config, clients, table, stores };
+  return { config, clients, table, stores, fences };
 }
 
 /** The commands the mock received, as `ExecuteStatement` inputs. */

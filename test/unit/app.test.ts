@@ -90,7 +90,15 @@ describe("GET /data", () => {
     expect(res.body.items.map((r: { id: number }) => r.id)).toEqual([9, 10, 11]);
     expect(res.body.next).toBe(11);
     const shard1 = statements(mock).find((s) => s.resourceArn === ARN_1);
-    expect(shard1 && boundParams(shard1)).toEqual({ lo0: 9, hi0: 10, lo1: 31, hi1: 35, limit: 3 });
+    expect(shard1 && boundParams(shard1)).toEqual({
+      lo0: 9,
+      hi0: 10,
+      lo1: 31,
+      hi1: 35,
+      limit: 3,
+      owned: "{[9,10],[31,35]}",
+      unowned: "{}",
+    });
   });
 
   it("accepts the extreme limits 1 and 1000", async () => {
@@ -190,10 +198,20 @@ describe("GET /data/{id}", () => {
   });
 
   const OUTSIDE = ["61", "0", "-1", "2147483647"];
-  it.each(OUTSIDE)("answers 404 for id %s, outside the map, without a call", async (id) => {
-    const res = await call({ path: `/data/${id}` });
-    expectError(res, 404, "id_out_of_range", `id ${id} is outside every shard's range`);
-    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+  it.each(OUTSIDE)(
+    "answers 404 for id %s, outside the map, once shard 1 vouched that no shard owns it",
+    async (id) => {
+      const res = await call({ path: `/data/${id}` });
+      expectError(res, 404, "id_out_of_range", `id ${id} is outside every shard's range`);
+      expect(calledArns(mock)).toEqual([ARN_1]);
+    },
+  );
+
+  it("answers 503, not 404, for an id outside the map when the shard that would vouch for it fails", async () => {
+    mock.on(ExecuteStatementCommand, { resourceArn: ARN_1 }).callsFake(hang);
+    const res = await call({ path: "/data/61" });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe("shard_unavailable");
   });
 
   it.each([
@@ -226,10 +244,11 @@ describe("POST /data", () => {
     expectError(await post({ id: 5, name: "again" }), 409, "duplicate_id", "id 5 already exists");
   });
 
-  it("answers 422 for an id outside the map, without a call", async () => {
+  it("answers 422 for an id outside the map once shard 1 vouched that no shard owns it, writing nothing", async () => {
     const res = await post({ id: 61, name: "x" });
     expectError(res, 422, "id_out_of_range", "id 61 is outside every shard's range");
-    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+    expect(calledArns(mock)).toEqual([ARN_1]);
+    expect(statements(mock)[0]?.sql).toBe("SELECT (SELECT sharding.admit_read(:owned, :unowned)) AS ok");
   });
 
   it("answers 503 with retry-after when the owning shard fails, without its internals", async () => {
@@ -413,7 +432,7 @@ describe("what writes report for logs and metrics", () => {
     expect(summaries[2]?.partial).toBe(true);
   });
 
-  it("reports the owning shard of a replace or delete of a missing row, and no shard for an id outside the map", async () => {
+  it("reports the owning shard of a replace or delete of a missing row, and the vouching shard for an id outside the map", async () => {
     t.stores.get(3)?.delete(25);
     expectError(await put(25, { name: "x" }), 404, "not_found", "id 25 does not exist");
     expectError(await call({ method: "DELETE", path: "/data/25" }), 404, "not_found", "id 25 does not exist");
@@ -421,7 +440,7 @@ describe("what writes report for logs and metrics", () => {
     expect(summaries.map((s) => [s.route, s.status, s.shards])).toEqual([
       ["PUT /data/{id}", 404, [{ shard: 3, status: "ok", count: 0, ms: expect.any(Number) }]],
       ["DELETE /data/{id}", 404, [{ shard: 3, status: "ok", count: 0, ms: expect.any(Number) }]],
-      ["PUT /data/{id}", 422, []],
+      ["PUT /data/{id}", 422, [{ shard: 1, status: "ok", count: 0, ms: expect.any(Number) }]],
     ]);
   });
 });
@@ -596,9 +615,8 @@ describe("routing", () => {
 
 describe("unexpected failures", () => {
   it("answers 500 with a generic message and logs the error when the table throws", async () => {
-    const read = new Map(t.clients.read);
-    read.delete(2);
-    const broken = new ShardedTable({ config: t.config, clients: { read, write: t.clients.write } });
+    const broken = new ShardedTable({ config: t.config, clients: t.clients });
+    vi.spyOn(broken, "list").mockRejectedValue(new Error("no read client for shard 2"));
     const errorLog = vi.spyOn(logger, "error");
     const target = createApp({ table: broken, logger });
     const res = await call({ path: "/data" }, undefined, target);

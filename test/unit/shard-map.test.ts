@@ -184,11 +184,20 @@ describe("createShardMap validation", () => {
 
   it.each([
     ["missing", undefined],
-    ["empty", []],
     ["not an array", { start: 1, end: 2 }],
   ])("rejects %s ranges", (_what, ranges) => {
-    const message = "shards[0].ranges: expected a non-empty array of [start, end] pairs";
+    const message = "shards[0].ranges: expected an array of [start, end] pairs";
     expect(bad([{ id: 1, ranges }])).toThrow(message);
+  });
+
+  it("accepts a shard that owns no range yet: a new shard waiting for its first assign or move", () => {
+    const map = createShardMap([
+      { id: 1, ranges: [[1, 10]] },
+      { id: 4, ranges: [] },
+    ]);
+    expect(map.rangesOf(4)).toEqual([]);
+    expect(map.ownerOf(5)).toBe(1);
+    expect(map.clip(4, 1, 100)).toEqual([]);
   });
 
   it.each([
@@ -267,5 +276,38 @@ describe("createShardMap validation", () => {
       { id: 2, ranges: [[11, 20]] },
     ]);
     expect([map.ownerOf(10), map.ownerOf(11)]).toEqual([1, 2]);
+  });
+});
+
+describe("ShardMap.unownedIn and version", () => {
+  const map = createShardMap(DEFAULT_SHARD_RANGES);
+
+  it("lists the ids of the bounds that no shard owns, as sorted disjoint ranges", () => {
+    expect(map.unownedIn(MIN_ID, MAX_ID)).toEqual([
+      [MIN_ID, 0],
+      [61, MAX_ID],
+    ]);
+    expect(map.unownedIn(1, 60)).toEqual([]);
+    expect(map.unownedIn(55, 70)).toEqual([[61, 70]]);
+    expect(map.unownedIn(-5, 3)).toEqual([[-5, 0]]);
+    expect(map.unownedIn(100, 200)).toEqual([[100, 200]]);
+  });
+
+  it("finds the gaps between ranges too, and nothing for ids every range covers", () => {
+    const gappy = createShardMap([
+      { id: 1, ranges: [[1, 10]] },
+      { id: 2, ranges: [[21, 30]] },
+    ]);
+    expect(gappy.unownedIn(1, 30)).toEqual([[11, 20]]);
+    expect(gappy.unownedIn(5, 25)).toEqual([[11, 20]]);
+    expect(gappy.unownedIn(21, 30)).toEqual([]);
+  });
+
+  it("starts at version 1 and keeps its ranges under another version", () => {
+    expect(map.version).toBe(1);
+    const later = map.withVersion(7);
+    expect(later.version).toBe(7);
+    expect(later.ownerOf(35)).toBe(1);
+    expect(createShardMap(DEFAULT_SHARD_RANGES, "shards", 3).version).toBe(3);
   });
 });

@@ -1,7 +1,6 @@
 import { DatabaseErrorException, ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
 import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import type { ShardConfig } from "../../functions/core/config.js";
 import { createShardMap, MAX_ID, MIN_ID } from "../../functions/core/shard-map.js";
 import {
   type ListQuery,
@@ -30,8 +29,24 @@ afterAll(() => {
 });
 
 /** The bound parameters each called shard received, by resourceArn. */
+/** Each called shard's bound range parameters (the fence's `owned`/`unowned` are checked in their own test). */
 function paramsByArn(): Map<string | undefined, Record<string, number | string | undefined>> {
-  return new Map(statements(mock).map((s) => [s.resourceArn, boundParams(s)] as const));
+  return new Map(
+    statements(mock).map((s) => {
+      const { owned: _owned, unowned: _unowned, ...ranges } = boundParams(s);
+      return [s.resourceArn, ranges] as const;
+    }),
+  );
+}
+
+/** Each called shard's fence parameters: what the caller believes it owns and the unowned ids it must vouch for. */
+function fenceByArn(): Map<string | undefined, { owned: unknown; unowned: unknown }> {
+  return new Map(
+    statements(mock).map((s) => {
+      const { owned, unowned } = boundParams(s);
+      return [s.resourceArn, { owned, unowned }] as const;
+    }),
+  );
 }
 
 /** Follows `next` until the last page, the way a client would; fails instead of looping forever. */
@@ -75,10 +90,7 @@ describe("pushing the query down to the shards", () => {
     const shards = Array.from({ length: 24 }, (_, i) => ({ id: i + 1, ranges: [] as [number, number][] }));
     for (let k = 0; k < 96; k++) shards[k % 24]?.ranges.push([k * 100 + 1, (k + 1) * 100]);
     const map = createShardMap(shards);
-    const called = shards.map((s) => ({
-      shard: { id: s.id } as ShardConfig,
-      ranges: map.clip(s.id, 1, MAX_ID),
-    }));
+    const called = shards.map((s) => ({ id: s.id, ranges: map.clip(s.id, 1, MAX_ID) }));
     const asks = rowsToAsk(called, 100);
     expect([...asks.values()].reduce((sum, a) => sum + a.rows + 1, 0)).toBe(239);
     expect(asks.get(1)?.rows).toBe(100);
@@ -153,13 +165,48 @@ describe("pushing the query down to the shards", () => {
     expect(paramsByArn().get(ARN_1)).toMatchObject({ lo0: 9, hi0: 10 });
   });
 
+  it("has every called shard vouch for the ids of the bounds that no shard owns, within its read", async () => {
+    const { table } = seededTable(mock);
+    await table.list({ limit: 10, after: 45 });
+    expect(fenceByArn()).toEqual(
+      new Map([
+        [ARN_2, { owned: "{[46,50]}", unowned: "{[61,2147483647]}" }],
+        [ARN_3, { owned: "{[51,60]}", unowned: "{[61,2147483647]}" }],
+      ]),
+    );
+    mock.resetHistory();
+    await table.list({ limit: 10, from: 11, to: 20 });
+    expect(fenceByArn()).toEqual(new Map([[ARN_2, { owned: "{[11,20]}", unowned: "{}" }]]));
+  });
+
   it.each([
-    ["after is the last id", { after: 60 }],
-    ["after is far beyond the last id", { after: 2_147_483_647 }],
-    ["from is beyond the last id", { from: 61 }],
-    ["to is below the first id", { to: 0 }],
-    ["from and to fall in no range", { from: -100, to: -1 }],
+    ["after is the last id", { after: 60 }, "{[61,2147483647]}"],
+    ["after is far beyond the last id", { after: 2_147_483_646 }, "{[2147483647,2147483647]}"],
+    ["from is beyond the last id", { from: 61 }, "{[61,2147483647]}"],
+    ["to is below the first id", { to: 0 }, "{[-2147483648,0]}"],
+    ["from and to fall in no range", { from: -100, to: -1 }, "{[-100,-1]}"],
+  ])(
+    "asks only shard 1 to vouch that no shard owns the ids, and returns an empty last page, when %s",
+    async (_what, bounds, unowned) => {
+      const { table } = seededTable(mock);
+      const result = await table.list({ limit: 10, ...bounds });
+      expect(fenceByArn()).toEqual(new Map([[ARN_1, { owned: "{}", unowned }]]));
+      expect(result).toEqual({
+        items: [],
+        next: null,
+        partial: false,
+        shards: [
+          { shard: 1, status: "ok", count: 0, ms: expect.any(Number) },
+          { shard: 2, status: "skipped" },
+          { shard: 3, status: "skipped" },
+        ],
+      });
+    },
+  );
+
+  it.each([
     ["after passes to", { after: 30, to: 30 }],
+    ["after is the largest id", { after: 2_147_483_647 }],
   ])("calls no shard and returns an empty last page when %s", async (_what, bounds) => {
     const { table } = seededTable(mock);
     const result = await table.list({ limit: 10, ...bounds });
@@ -316,7 +363,7 @@ describe("the per-call row cap", () => {
       const [lo, hi] = shards[n - 1]?.ranges[0] ?? [0, -1];
       for (let id = lo; id <= hi; id++) store.set(id, `Test ${id}`);
     }
-    serveStores(mock, t.stores);
+    serveStores(mock, t.stores, t.fences);
     return t;
   }
 

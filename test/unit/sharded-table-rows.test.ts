@@ -20,6 +20,7 @@ import {
   mockDataApi,
   onlyStatement,
   seededTable,
+  statements,
 } from "../helpers/unit-data-api.js";
 
 const mock = mockDataApi();
@@ -32,7 +33,10 @@ afterAll(() => {
 
 const onShard = (resourceArn: string) => mock.on(ExecuteStatementCommand, { resourceArn });
 const resuming = () => new DatabaseResumingException({ message: "cluster is resuming", $metadata: {} });
-const GO = `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AS in_time), w AS (`;
+const GO = `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND sharding.admit_write(:id) AS in_time), w AS (`;
+const FENCED_ONE = (table: string) =>
+  `SELECT id, name FROM "${table}" WHERE id = :id AND (SELECT sharding.admit_read(:owned, :unowned))`;
+const CHECK = "SELECT (SELECT sharding.admit_read(:owned, :unowned)) AS ok";
 const TAIL = " RETURNING 1) SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go";
 /** The Data API's TIMESTAMP type hint format, in UTC. */
 const TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/;
@@ -58,14 +62,15 @@ describe("ShardedTable.get", () => {
     });
     expect(calledArns(mock)).toEqual([SHARD_ARNS[shard]]);
     const st = onlyStatement(mock);
-    expect(st.sql).toBe('SELECT id, name FROM "data_1" WHERE id = :id');
-    expect(boundParams(st)).toEqual({ id });
+    expect(st.sql).toBe(FENCED_ONE("data_1"));
+    // What the caller believes the shard owns, which the shard's fence checks.
+    expect(boundParams(st)).toEqual({ id, owned: `{[${id},${id}]}`, unowned: "{}" });
   });
 
   it("reads from the configured table name", async () => {
     const { table } = seededTable(mock, { TABLE_NAME: "Data_2" });
     await table.get(1);
-    expect(onlyStatement(mock).sql).toBe('SELECT id, name FROM "Data_2" WHERE id = :id');
+    expect(onlyStatement(mock).sql).toBe(FENCED_ONE("Data_2"));
   });
 
   it("returns no item when the owning shard has no such row", async () => {
@@ -87,15 +92,20 @@ describe("ShardedTable.get", () => {
 
   const OUTSIDE = [61, 0, -1, 1000, -2_147_483_648];
   // The answer (404 id_out_of_range) is http/'s choice: app.test.ts, "GET /data/{id}".
-  it.each(OUTSIDE)("throws an IdOutOfRangeError for id %i, outside the map, without a call", async (id) => {
-    const { table } = seededTable(mock);
-    const err = await rejection(table.get(id));
-    expect(err).toBeInstanceOf(IdOutOfRangeError);
-    const message = `id ${id} is outside every shard's range`;
-    expect(err).toMatchObject({ message, shards: [] });
-    expect(err).not.toHaveProperty("status");
-    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
-  });
+  it.each(OUTSIDE)(
+    "throws an IdOutOfRangeError for id %i, outside the map, once shard 1 vouched for it",
+    async (id) => {
+      const { table } = seededTable(mock);
+      const err = await rejection(table.get(id));
+      expect(err).toBeInstanceOf(IdOutOfRangeError);
+      const message = `id ${id} is outside every shard's range`;
+      expect(err).toMatchObject({ message, shards: [{ shard: 1, status: "ok", count: 0 }] });
+      expect(err).not.toHaveProperty("status");
+      const st = onlyStatement(mock);
+      expect([st.resourceArn, st.sql]).toEqual([ARN_1, CHECK]);
+      expect(boundParams(st)).toEqual({ owned: "{}", unowned: `{[${id},${id}]}` });
+    },
+  );
 
   it("returns no item and the shard's error when the owning shard fails", async () => {
     const { table } = seededTable(mock);
@@ -188,13 +198,13 @@ describe("ShardedTable.create", () => {
 
   // The answer (422 id_out_of_range for writes) is http/'s choice: app.test.ts, "POST /data".
   it.each([61, 0, -7])(
-    "throws an IdOutOfRangeError for id %i, outside the map, without a call",
+    "throws an IdOutOfRangeError for id %i, outside the map, once shard 1 vouched for it, writing nothing",
     async (id) => {
       const { table } = seededTable(mock);
       const err = await rejection(table.create({ id, name: "x" }));
       expect(err).toBeInstanceOf(IdOutOfRangeError);
       expect(err).toMatchObject({ message: `id ${id} is outside every shard's range` });
-      expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+      expect(statements(mock).map((st) => st.sql)).toEqual([CHECK]);
     },
   );
 
@@ -300,10 +310,10 @@ describe("ShardedTable.replace", () => {
     });
   });
 
-  it("throws an IdOutOfRangeError for an id outside the map, without a call", async () => {
+  it("throws an IdOutOfRangeError for an id outside the map, writing nothing", async () => {
     const { table } = seededTable(mock);
     await expect(table.replace(61, "x")).rejects.toBeInstanceOf(IdOutOfRangeError);
-    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+    expect(statements(mock).map((st) => st.sql)).toEqual([CHECK]);
   });
 
   it("throws ShardUnavailableError on an error or a timeout", async () => {
@@ -338,10 +348,10 @@ describe("ShardedTable.remove", () => {
     await expect(table.remove(60)).rejects.toMatchObject({ message: "id 60 does not exist" });
   });
 
-  it("throws an IdOutOfRangeError for an id outside the map, without a call", async () => {
+  it("throws an IdOutOfRangeError for an id outside the map, writing nothing", async () => {
     const { table } = seededTable(mock);
     await expect(table.remove(0)).rejects.toBeInstanceOf(IdOutOfRangeError);
-    expect(mock).toHaveReceivedCommandTimes(ExecuteStatementCommand, 0);
+    expect(statements(mock).map((st) => st.sql)).toEqual([CHECK]);
   });
 
   it("throws ShardUnavailableError when the shard fails", async () => {
@@ -355,22 +365,32 @@ describe("ShardedTable.remove", () => {
   });
 });
 
-describe("a table whose wiring is inconsistent", () => {
-  it("fails loudly when a shard has no client", async () => {
+describe("a shard the map names but the function cannot reach", () => {
+  it("is missing data for reads, reported as ShardNotConfigured, when it has no client", async () => {
     const { config, clients } = seededTable(mock);
     const read = new Map(clients.read);
     read.delete(2);
     const table = new ShardedTable({ config, clients: { read, write: clients.write } });
-    await expect(table.list({ limit: 10 })).rejects.toThrow("no read client for shard 2");
+    const page = await table.list({ limit: 10 });
+    expect(page.partial).toBe(true);
+    expect(page.shards[1]).toEqual({ shard: 2, status: "error", error: "ShardNotConfigured", ms: 0 });
   });
 
-  it("fails loudly when the map names a shard the config does not", async () => {
+  it("refuses writes not_applied when it has no coordinates (a shard added by a deploy this instance predates)", async () => {
     const { config, clients } = seededTable(mock);
     const table = new ShardedTable({
       config: { ...config, shards: config.shards.filter((s) => s.id !== 2) },
       clients,
     });
-    await expect(table.get(15)).rejects.toThrow("shard 2 is in the map but not configured");
+    await expect(table.get(15)).resolves.toMatchObject({
+      item: null,
+      shards: [{ error: "ShardNotConfigured" }],
+    });
+    await expect(table.remove(15)).rejects.toMatchObject({
+      shard: 2,
+      reason: "ShardNotConfigured",
+      outcome: "not_applied",
+    });
   });
 });
 

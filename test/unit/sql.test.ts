@@ -1,16 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { MalformedResultError } from "../../functions/core/errors.js";
-import { parseRows, RANGES_SCANNED_ALONE, selectOne, selectRange } from "../../functions/core/sql.js";
+import {
+  checkUnowned,
+  parseRows,
+  RANGES_SCANNED_ALONE,
+  selectOne,
+  selectRange,
+} from "../../functions/core/sql.js";
+
+const ADMIT = "(SELECT sharding.admit_read(:owned, :unowned))";
+
 import { quoteIdent } from "../../functions/core/sql-identifier.js";
 
 describe("selectRange", () => {
   it("reads one range with the range as the index bounds, binding every value", () => {
     const st = selectRange("data_1", [[5, 10]], 101);
     expect(st.sql).toBe(
-      'SELECT id, name FROM "data_1" WHERE id BETWEEN :lo0 AND :hi0 ORDER BY id LIMIT :limit',
+      `SELECT id, name FROM "data_1" WHERE id BETWEEN :lo0 AND :hi0 AND ${ADMIT} ORDER BY id LIMIT :limit`,
     );
     expect(st.parameters).toEqual([
       { name: "limit", value: { longValue: 101 } },
+      { name: "owned", value: { stringValue: "{[5,10]}" } },
+      { name: "unowned", value: { stringValue: "{}" } },
       { name: "lo0", value: { longValue: 5 } },
       { name: "hi0", value: { longValue: 10 } },
     ]);
@@ -28,16 +39,25 @@ describe("selectRange", () => {
     const scan = (i: number) =>
       `(SELECT id, name FROM "data_1" WHERE id BETWEEN :lo${i} AND :hi${i} ORDER BY id LIMIT :limit)`;
     expect(st.sql).toBe(
-      `SELECT id, name FROM (${scan(0)} UNION ALL ${scan(1)}) AS ranges ORDER BY id LIMIT :limit`,
+      `SELECT id, name FROM (${scan(0)} UNION ALL ${scan(1)}) AS ranges WHERE ${ADMIT} ORDER BY id LIMIT :limit`,
     );
     expect(st.parameters).toEqual([
       { name: "limit", value: { longValue: 101 } },
+      { name: "owned", value: { stringValue: "{[5,10],[31,33]}" } },
+      { name: "unowned", value: { stringValue: "{}" } },
       { name: "lo0", value: { longValue: 5 } },
       { name: "hi0", value: { longValue: 10 } },
       { name: "lo1", value: { longValue: 31 } },
       { name: "hi1", value: { longValue: 33 } },
     ]);
     expect(st.sql).not.toMatch(/\d{2}/);
+  });
+
+  it("asks the shard to vouch for the ids no shard owns that the caller's bounds include", () => {
+    const st = selectRange("data_1", [[55, 60]], 11, [[61, 100]]);
+    const value = (name: string) => st.parameters.find((p) => p.name === name)?.value;
+    expect(value("owned")).toEqual({ stringValue: "{[55,60]}" });
+    expect(value("unowned")).toEqual({ stringValue: "{[61,100]}" });
   });
 
   it("keeps the statement the same size past RANGES_SCANNED_ALONE ranges: the rest share one exactly filtered subquery", () => {
@@ -62,8 +82,25 @@ describe("selectRange", () => {
 describe("selectOne", () => {
   it("binds the id as a parameter", () => {
     expect(selectOne("data_1", 42)).toEqual({
-      sql: 'SELECT id, name FROM "data_1" WHERE id = :id',
-      parameters: [{ name: "id", value: { longValue: 42 } }],
+      sql: `SELECT id, name FROM "data_1" WHERE id = :id AND ${ADMIT}`,
+      parameters: [
+        { name: "id", value: { longValue: 42 } },
+        { name: "owned", value: { stringValue: "{[42,42]}" } },
+        { name: "unowned", value: { stringValue: "{}" } },
+      ],
+      formatRecordsAs: "JSON",
+    });
+  });
+});
+
+describe("checkUnowned", () => {
+  it("only asks the fence to vouch that no shard owns the ids", () => {
+    expect(checkUnowned([[61, 61]])).toEqual({
+      sql: `SELECT ${ADMIT} AS ok`,
+      parameters: [
+        { name: "owned", value: { stringValue: "{}" } },
+        { name: "unowned", value: { stringValue: "{[61,61]}" } },
+      ],
       formatRecordsAs: "JSON",
     });
   });
