@@ -59,7 +59,8 @@ export class Network extends Construct {
 
     this.clusterSecurityGroup = new SecurityGroup(this, "ClusterSecurityGroup", {
       vpc: this.vpc,
-      description: "Sharded data API: the shard clusters; each admits only the others, on the PostgreSQL port",
+      description:
+        "Sharded data API: the shard clusters; each admits only the others, on the PostgreSQL port",
       // No egress but the rule below: a cluster reaches nothing except another shard's cluster.
       allowAllOutbound: false,
     });

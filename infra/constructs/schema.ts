@@ -110,7 +110,12 @@ export class ShardSchemas extends Construct {
       shard,
       createTableSql(this.props.tableName),
     );
-    const fenceSchema = this.statement(`${prefix}FenceSchema`, FENCE_SCHEMA_RESOURCE_TYPE, shard, fenceSchemaSql());
+    const fenceSchema = this.statement(
+      `${prefix}FenceSchema`,
+      FENCE_SCHEMA_RESOURCE_TYPE,
+      shard,
+      fenceSchemaSql(),
+    );
     fenceSchema.node.addDependency(table);
     const fenceInit = this.statement(
       `${prefix}FenceInit`,
