@@ -248,11 +248,9 @@ describe("a shard that owns nothing yet (4 shards, the 4th with no ranges)", () 
     const config = loadConfig(env);
     expect(config.shards.map(({ id, ranges }) => ({ id, ranges }))).toEqual(shardMap);
     expect(config.shards.find((s) => s.id === 4)?.resourceArn).toBe(cluster4Arn);
-    const fnRole = (
-      template.findResources("AWS::Lambda::Function")[API_FUNCTION_LOGICAL_ID]?.Properties.Role as {
-        "Fn::GetAtt": string[];
-      }
-    )["Fn::GetAtt"][0];
+    const fn = template.findResources("AWS::Lambda::Function")[API_FUNCTION_LOGICAL_ID];
+    const fnRole = (fn?.Properties.Role as { "Fn::GetAtt": string[] } | undefined)?.["Fn::GetAtt"][0];
+    expect(fnRole).toBeDefined();
     const granted = policyStatements(template)
       .filter(({ roles }) => JSON.stringify(roles).includes(`"${fnRole}"`))
       .flatMap(({ statement }) => asArray(statement.Resource).map((r) => render(template, r)));
