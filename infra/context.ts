@@ -28,6 +28,12 @@ export interface DeploySettings {
   readonly removalPolicy: DataRemoval;
   /** Load the sample rows (`Test N` for every id of the shard map) at deploy time. Default false; demo true. */
   readonly seedSampleRows: boolean;
+  /**
+   * `rds.logical_replication` in the clusters' parameter group, which online resharding's moves need. Default: on
+   * unless the clusters may auto-pause (minCapacity 0, as in a demo): a cluster with logical replication on is
+   * reported never to pause, which would turn a paused demo's cost into a running one's (docs/deploy.md).
+   */
+  readonly logicalReplication: boolean;
   readonly tableName: string;
   readonly shardTimeoutMs: number;
   readonly deadlineMarginMs: number;
@@ -56,6 +62,7 @@ export const CONTEXT_KEYS = [
   "deletionProtection",
   "removalPolicy",
   "seedSampleRows",
+  "logicalReplication",
   "shardTimeoutMs",
   "deadlineMarginMs",
   "shardMaxAttempts",
@@ -188,6 +195,7 @@ export function readSettings(node: Node): DeploySettings {
       "destroy",
     ]),
     seedSampleRows: bool(raw, "seedSampleRows", demo),
+    logicalReplication: bool(raw, "logicalReplication", minCapacity > 0),
     tableName: DEFAULTS.tableName,
     shardTimeoutMs,
     deadlineMarginMs,

@@ -3,7 +3,8 @@ import type { IConstruct } from "constructs";
 
 /**
  * What a retained cluster still needs once its stack is gone: its network (VPC, subnets and their routing), its
- * subnet group and security group, its writer instance and its master secret. CloudFormation deletes every resource
+ * subnet group, security group (with its rules) and cluster parameter group, its writer instance and its master
+ * secret. CloudFormation deletes every resource
  * without a Retain policy, and deleting a subnet or security group that a retained cluster still uses fails with
  * DependencyViolation, which leaves `cdk destroy` stuck. Keeping them makes the destroy clean and the kept cluster
  * usable (and deletable) later.
@@ -14,7 +15,10 @@ export const RESOURCES_A_RETAINED_CLUSTER_NEEDS: ReadonlySet<string> = new Set([
   "AWS::EC2::RouteTable",
   "AWS::EC2::SubnetRouteTableAssociation",
   "AWS::EC2::SecurityGroup",
+  "AWS::EC2::SecurityGroupIngress",
+  "AWS::EC2::SecurityGroupEgress",
   "AWS::RDS::DBSubnetGroup",
+  "AWS::RDS::DBClusterParameterGroup",
   "AWS::RDS::DBCluster",
   "AWS::RDS::DBInstance",
   "AWS::SecretsManager::Secret",

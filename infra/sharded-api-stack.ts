@@ -3,10 +3,11 @@ import type { Construct } from "constructs";
 import { ApiAlarms } from "./constructs/alarms.js";
 import { ShardedHttpApi } from "./constructs/api.js";
 import { ApiFunction, NODE_RUNTIME } from "./constructs/api-function.js";
+import { shardClusterParameters } from "./constructs/cluster-parameters.js";
 import { FunctionDatabaseRoles } from "./constructs/function-role.js";
 import { Network } from "./constructs/network.js";
 import { ShardSchemas } from "./constructs/schema.js";
-import { ShardCluster } from "./constructs/shard-cluster.js";
+import { SHARD_DB_PORT, ShardCluster } from "./constructs/shard-cluster.js";
 import { type DeploySettings, dataRemovalPolicy, logRemovalPolicy } from "./context.js";
 import {
   databaseName,
@@ -16,6 +17,7 @@ import {
   shardEntries,
   validateFunctionEnvironment,
 } from "./function-environment.js";
+import { RESHARD_TARGETS_OUTPUT, reshardTargets, validateReshardTargets } from "./reshard-targets.js";
 import { applyRemovalPolicyTo, RESOURCES_A_RETAINED_CLUSTER_NEEDS } from "./retention.js";
 
 export interface ShardedApiStackProps extends StackProps {
@@ -24,8 +26,9 @@ export interface ShardedApiStackProps extends StackProps {
 
 /**
  * The whole API: an isolated VPC, one Aurora PostgreSQL Serverless v2 cluster per shard of the shard map (three by
- * default) with its schema, the Lambda function that reads them all through the RDS Data API, and the HTTP API in
- * front of it.
+ * default) with its schema and shard fence, the Lambda function that reads them all through the RDS Data API, and the
+ * HTTP API in front of it. The clusters share a parameter group with logical replication on and a security group that
+ * lets one shard's subscription reach another's writer: what online resharding's moves need (docs/deploy.md).
  */
 export class ShardedApiStack extends Stack {
   readonly settings: DeploySettings;
@@ -40,16 +43,25 @@ export class ShardedApiStack extends Stack {
     this.settings = settings;
     // Fail the synth, not the first request, when the function would reject its own configuration.
     validateFunctionEnvironment(settings);
+    validateReshardTargets(settings.shardMap);
     const logRetention = settings.logRetention;
     const logRemoval = logRemovalPolicy(settings.removalPolicy);
 
     const network = new Network(this, "Network", {
       flowLogRetention: logRetention,
       logRemovalPolicy: logRemoval,
+      databasePort: SHARD_DB_PORT,
     });
-    // Retained clusters keep living in this VPC and its subnets after the stack is gone.
+    // Attached from the first deploy: turning logical replication on or off later is then a parameter change (and a
+    // reboot), not a change of the clusters' parameter group.
+    const clusterParameters = shardClusterParameters(this, "ClusterParameters", {
+      logicalReplication: settings.logicalReplication,
+    });
+    // Retained clusters keep living in this VPC and its subnets, and keep their security group and parameter group,
+    // after the stack is gone.
     if (settings.removalPolicy === "retain") {
       applyRemovalPolicyTo(network, RESOURCES_A_RETAINED_CLUSTER_NEEDS, RemovalPolicy.RETAIN);
+      applyRemovalPolicyTo(clusterParameters, RESOURCES_A_RETAINED_CLUSTER_NEEDS, RemovalPolicy.RETAIN);
     }
     const schemas = new ShardSchemas(this, "Schema", {
       tableName: settings.tableName,
@@ -74,9 +86,17 @@ export class ShardedApiStack extends Stack {
         autoPause: Duration.minutes(settings.autoPauseMinutes),
         deletionProtection: settings.deletionProtection,
         removalPolicy: dataRemovalPolicy(settings.removalPolicy),
+        securityGroup: network.clusterSecurityGroup,
+        parameterGroup: clusterParameters,
       });
-      const [table] = schemas.addShard(shard, settings.seedSampleRows ? { seedRanges: ranges } : {});
-      if (table) functionRoles.addShard(shard, table);
+      // A shard that owns nothing yet (`"ranges": []`) gets its table and fence but no sample rows.
+      const schema = schemas.addShard(
+        shard,
+        settings.shardMap,
+        settings.seedSampleRows ? { seedRanges: ranges } : {},
+      );
+      // The role SQL grants on the table and on the fence's schema: both must exist first.
+      functionRoles.addShard(shard, [schema.table, schema.fenceSchema]);
       return shard;
     });
 
@@ -124,6 +144,22 @@ export class ShardedApiStack extends Stack {
         description: `Master secret of shard ${shard.shardId} (Data API secretArn)`,
       });
     }
+    // The reshard tool's `--shards FILE`, written by `aws cloudformation describe-stacks` (docs/deploy.md). One output
+    // for all shards: within its budget for every map the function's environment accepts (infra/reshard-targets.ts).
+    const targets = reshardTargets(settings.shardMap, (shardId) => {
+      const shard = this.shard(shardId);
+      return {
+        resourceArn: shard.clusterArn,
+        secretArn: shard.secret.secretArn,
+        database: shard.databaseName,
+        host: shard.writerEndpoint,
+        port: SHARD_DB_PORT,
+      };
+    });
+    new CfnOutput(this, RESHARD_TARGETS_OUTPUT, {
+      value: this.toJsonString(targets),
+      description: "Every shard's Data API and replication coordinates, for npm run reshard -- --shards FILE",
+    });
   }
 
   /** The cluster of one shard. */

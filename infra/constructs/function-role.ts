@@ -52,8 +52,11 @@ export class FunctionDatabaseRoles extends Construct {
     this.role = role;
   }
 
-  /** Creates the role on `shard` once `after` (its table) exists. */
-  addShard(shard: ShardCluster, after: IDependable): CustomResource {
+  /**
+   * Creates the role on `shard` once everything in `after` exists: its table and the shard fence's schema, since the
+   * role SQL grants on both (`infra/role-sql.ts`, `fenceGrantsSql`).
+   */
+  addShard(shard: ShardCluster, after: readonly IDependable[]): CustomResource {
     this.role.addToPrincipalPolicy(
       new PolicyStatement({ actions: ["rds-data:ExecuteStatement"], resources: [shard.clusterArn] }),
     );
@@ -77,7 +80,7 @@ export class FunctionDatabaseRoles extends Construct {
       properties: { ...properties },
       serviceTimeout: SCHEMA_SERVICE_TIMEOUT,
     });
-    resource.node.addDependency(after, shard, this.role);
+    resource.node.addDependency(...after, shard, this.role);
     return resource;
   }
 }

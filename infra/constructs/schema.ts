@@ -4,7 +4,8 @@ import type { Runtime } from "aws-cdk-lib/aws-lambda";
 import type { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import type { RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import type { IdRange } from "../../functions/core/shard-map.js";
+import type { IdRange, ShardMap } from "../../functions/core/shard-map.js";
+import { fenceInitSql, fenceSchemaSql } from "../fence-sql.js";
 import type { StatementProperties } from "../handlers/schema-statement.js";
 import { createTableSql, seedRowsSql } from "../schema-sql.js";
 import { deployHandler } from "./deploy-handler.js";
@@ -13,6 +14,21 @@ import type { ShardCluster } from "./shard-cluster.js";
 /** CloudFormation types of the schema resources, so the template says what each one does. */
 export const TABLE_RESOURCE_TYPE = "Custom::ShardTable";
 export const SAMPLE_ROWS_RESOURCE_TYPE = "Custom::ShardSampleRows";
+/** The shard fence's objects (schema `sharding`: `infra/fence-sql.ts`'s `fenceSchemaSql`). */
+export const FENCE_SCHEMA_RESOURCE_TYPE = "Custom::ShardFenceSchema";
+/** The fence's first row, from the context's map (`fenceInitSql`): inserted once, never reset by a deploy. */
+export const FENCE_INIT_RESOURCE_TYPE = "Custom::ShardFenceInit";
+
+/** The schema resources of one shard, in the order they run. */
+export interface ShardSchemaResources {
+  readonly table: CustomResource;
+  /** After `table`. */
+  readonly fenceSchema: CustomResource;
+  /** After `fenceSchema`. */
+  readonly fenceInit: CustomResource;
+  /** After `table`; only when sample rows were asked for and the shard owns ids. */
+  readonly sampleRows?: CustomResource;
+}
 
 export interface ShardSchemasProps {
   /** The table every shard holds. */
@@ -34,10 +50,11 @@ export const SCHEMA_HANDLER_TIMEOUT = Duration.minutes(10);
 export const SCHEMA_SERVICE_TIMEOUT = Duration.minutes(11);
 
 /**
- * The schema, created at deploy time: `CREATE TABLE IF NOT EXISTS` on every shard and, when asked, the sample rows
- * (`INSERT … ON CONFLICT DO NOTHING`), each one RDS Data API `ExecuteStatement` run by a small handler of our own
- * (infra/handlers/schema-statement.ts). Both statements are idempotent, so they run again harmlessly when an update
- * (or the rollback of one) runs them, and removing a resource never drops data (there is no delete call).
+ * The schema, created at deploy time: `CREATE TABLE IF NOT EXISTS` on every shard, the shard fence (its objects, then
+ * its first row) and, when asked, the sample rows (`INSERT … ON CONFLICT DO NOTHING`), each one RDS Data API
+ * `ExecuteStatement` run by a small handler of our own (infra/handlers/schema-statement.ts). Every statement is
+ * idempotent, so they run again harmlessly when an update (or the rollback of one) runs them, and removing a resource
+ * never drops data (there is no delete call).
  *
  * Why not `AwsCustomResource`: it makes exactly one SDK call, and the SDK does not retry DatabaseResumingException,
  * so a schema update that met an auto-paused cluster (minimum 0 ACUs) failed, and its rollback could fail the same
@@ -75,8 +92,17 @@ export class ShardSchemas extends Construct {
     this.handlerRole = role;
   }
 
-  /** Creates the table on `shard` and, when `seedRanges` is given, the sample rows of those ranges. */
-  addShard(shard: ShardCluster, options: { seedRanges?: readonly IdRange[] } = {}): CustomResource[] {
+  /**
+   * The schema of `shard`, one statement per resource: the table; then the shard fence's objects (schema `sharding`);
+   * then the fence's first row, as `map` (the context's map, version 1) describes this shard, which
+   * `ON CONFLICT DO NOTHING` keeps from ever resetting a fence that online changes have moved on; and, when
+   * `seedRanges` is given and not empty, the sample rows of those ranges (a shard that owns nothing yet gets none).
+   */
+  addShard(
+    shard: ShardCluster,
+    map: ShardMap,
+    options: { seedRanges?: readonly IdRange[] } = {},
+  ): ShardSchemaResources {
     const prefix = `Shard${shard.shardId}`;
     const table = this.statement(
       `${prefix}Table`,
@@ -84,11 +110,27 @@ export class ShardSchemas extends Construct {
       shard,
       createTableSql(this.props.tableName),
     );
-    if (options.seedRanges === undefined) return [table];
+    const fenceSchema = this.statement(
+      `${prefix}FenceSchema`,
+      FENCE_SCHEMA_RESOURCE_TYPE,
+      shard,
+      fenceSchemaSql(),
+    );
+    fenceSchema.node.addDependency(table);
+    const fenceInit = this.statement(
+      `${prefix}FenceInit`,
+      FENCE_INIT_RESOURCE_TYPE,
+      shard,
+      fenceInitSql(shard.shardId, map),
+    );
+    fenceInit.node.addDependency(fenceSchema);
+    if (options.seedRanges === undefined || options.seedRanges.length === 0) {
+      return { table, fenceSchema, fenceInit };
+    }
     const sql = seedRowsSql(this.props.tableName, options.seedRanges);
-    const rows = this.statement(`${prefix}SampleRows`, SAMPLE_ROWS_RESOURCE_TYPE, shard, sql);
-    rows.node.addDependency(table);
-    return [table, rows];
+    const sampleRows = this.statement(`${prefix}SampleRows`, SAMPLE_ROWS_RESOURCE_TYPE, shard, sql);
+    sampleRows.node.addDependency(table);
+    return { table, fenceSchema, fenceInit, sampleRows };
   }
 
   private statement(id: string, resourceType: string, shard: ShardCluster, sql: string): CustomResource {

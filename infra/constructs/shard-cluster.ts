@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
-import { type IVpc, SubnetType } from "aws-cdk-lib/aws-ec2";
+import { type ISecurityGroup, type IVpc, SubnetType } from "aws-cdk-lib/aws-ec2";
 import { type IGrantable, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import {
   AuroraPostgresEngineVersion,
@@ -8,6 +8,7 @@ import {
   DatabaseCluster,
   DatabaseClusterEngine,
   DatabaseSecret,
+  type IParameterGroup,
 } from "aws-cdk-lib/aws-rds";
 import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
@@ -26,6 +27,15 @@ import { FUNCTION_DB_USER } from "../role-sql.js";
  * without the Data API are listed in docs/deploy.md (Prerequisites).
  */
 export const ENGINE_VERSION = AuroraPostgresEngineVersion.VER_18_6;
+
+/** The engine of every shard's cluster, and so the family of their parameter group (`aurora-postgresql18`). */
+export const SHARD_ENGINE = DatabaseClusterEngine.auroraPostgres({ version: ENGINE_VERSION });
+
+/**
+ * The clusters' PostgreSQL port. The Data API does not use it; a move's subscription does: the target cluster
+ * connects to the source cluster's writer endpoint on it (`Network.clusterSecurityGroup` admits exactly that).
+ */
+export const SHARD_DB_PORT = 5432;
 
 export interface ShardClusterProps {
   /** The shard this cluster holds (its id in the shard map). */
@@ -49,12 +59,20 @@ export interface ShardClusterProps {
   readonly removalPolicy?: RemovalPolicy;
   /** Automated backups (point-in-time recovery). @default 7 days */
   readonly backupRetention?: Duration;
+  /**
+   * The security group every shard's cluster shares (`Network.clusterSecurityGroup`): it admits the other clusters on
+   * the PostgreSQL port and nothing else.
+   */
+  readonly securityGroup: ISecurityGroup;
+  /** The shared custom DB cluster parameter group (`shardClusterParameters`: `rds.logical_replication`). */
+  readonly parameterGroup: IParameterGroup;
 }
 
 /**
  * One shard: an Aurora PostgreSQL Serverless v2 cluster with a single writer, the RDS Data API enabled, storage
  * encryption, IAM database authentication and a generated master secret. It lives in the VPC's isolated subnets and
- * its security group admits nothing: the Data API is the only way in.
+ * its security group admits only the other shards' clusters on the PostgreSQL port (a move's subscription): clients
+ * reach it through the Data API only.
  */
 export class ShardCluster extends Construct {
   readonly shardId: number;
@@ -77,7 +95,8 @@ export class ShardCluster extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
 
     this.cluster = new DatabaseCluster(this, "Cluster", {
-      engine: DatabaseClusterEngine.auroraPostgres({ version: ENGINE_VERSION }),
+      engine: SHARD_ENGINE,
+      parameterGroup: props.parameterGroup,
       writer: ClusterInstance.serverlessV2("Writer", { autoMinorVersionUpgrade: true }),
       serverlessV2MinCapacity: minCapacity,
       serverlessV2MaxCapacity: props.maxCapacity ?? 2,
@@ -87,13 +106,14 @@ export class ShardCluster extends Construct {
       defaultDatabaseName: props.databaseName,
       storageEncrypted: true,
       iamAuthentication: true,
-      // Stated rather than implied: the Data API does not use the port, and no client in the VPC connects to it.
-      port: 5432,
+      // Stated rather than implied: the Data API does not use the port; only another shard's subscription does.
+      port: SHARD_DB_PORT,
       backup: { retention: props.backupRetention ?? Duration.days(7) },
       deletionProtection,
       removalPolicy,
       vpc: props.vpc,
       vpcSubnets: { subnetType: SubnetType.PRIVATE_ISOLATED },
+      securityGroups: [props.securityGroup],
     });
     const secret = this.cluster.secret;
     if (secret === undefined) throw new Error(`shard ${props.shardId}: the cluster has no generated secret`);
@@ -121,6 +141,11 @@ export class ShardCluster extends Construct {
 
   get clusterArn(): string {
     return this.cluster.clusterArn;
+  }
+
+  /** The writer (cluster) endpoint's host name: where a move's subscription on another shard connects. */
+  get writerEndpoint(): string {
+    return this.cluster.clusterEndpoint.hostname;
   }
 
   /**

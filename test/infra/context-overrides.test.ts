@@ -58,7 +58,7 @@ describe("retained clusters (removalPolicy=retain)", () => {
   const policies = (type: string) =>
     Object.values(template.findResources(type)).map((r) => [r.DeletionPolicy, r.UpdateReplacePolicy]);
 
-  it("keeps every cluster with its writer, both secrets, subnet group and security group", () => {
+  it("keeps every cluster with its writer, both secrets, subnet group, and the shared security group (with its rules) and parameter group", () => {
     for (const [type, count] of [
       ["AWS::RDS::DBCluster", 3],
       ["AWS::RDS::DBInstance", 3],
@@ -66,7 +66,12 @@ describe("retained clusters (removalPolicy=retain)", () => {
       ["AWS::SecretsManager::Secret", 6],
       ["AWS::SecretsManager::SecretTargetAttachment", 3],
       ["AWS::RDS::DBSubnetGroup", 3],
-      ["AWS::EC2::SecurityGroup", 3],
+      // One security group and one cluster parameter group for all clusters (infra/constructs/network.ts,
+      // infra/constructs/cluster-parameters.ts): deleting either while a kept cluster uses it would fail the destroy.
+      ["AWS::EC2::SecurityGroup", 1],
+      ["AWS::EC2::SecurityGroupIngress", 1],
+      ["AWS::EC2::SecurityGroupEgress", 1],
+      ["AWS::RDS::DBClusterParameterGroup", 1],
     ] as const) {
       expect(policies(type), type).toHaveLength(count);
       for (const p of policies(type)) expect(p, type).toEqual(["Retain", "Retain"]);
