@@ -114,7 +114,10 @@ export function answerFrom(store: ShardStore, fence?: FakeFence) {
     if (sql === "SELECT version::int AS version, map::text AS map FROM sharding.fence") {
       if (!fence) throw new Error("fake Data API: no fence to read");
       const map = JSON.stringify({ shards: fence.shards });
-      return { formattedRecords: JSON.stringify([{ version: fence.version, map }]), numberOfRecordsUpdated: 0 };
+      return {
+        formattedRecords: JSON.stringify([{ version: fence.version, map }]),
+        numberOfRecordsUpdated: 0,
+      };
     }
     if (sql === "SELECT (SELECT sharding.admit_read(:owned, :unowned)) AS ok") {
       admitRead(input, fence);
@@ -146,7 +149,11 @@ export function answerFrom(store: ShardStore, fence?: FakeFence) {
         .map(([id, name]) => ({ id, name }));
       return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
-    if (/^SELECT id, name FROM \S+ WHERE id = :id AND \(SELECT sharding\.admit_read\(:owned, :unowned\)\)$/.test(sql)) {
+    if (
+      /^SELECT id, name FROM \S+ WHERE id = :id AND \(SELECT sharding\.admit_read\(:owned, :unowned\)\)$/.test(
+        sql,
+      )
+    ) {
       const id = longParam(input, "id");
       admitRead(input, fence);
       const rows = store.has(id) ? [{ id, name: store.get(id) ?? null }] : [];

@@ -81,9 +81,12 @@ const RULES: readonly Rule[] = [
     refuses: under("functions/observability"),
   },
   {
-    doc: "`local/` imports nothing from `test/` or `bench/`, and from `infra/` only `infra/role-sql.ts`.",
+    doc: "`local/` imports nothing from `test/` or `bench/`, and from `infra/` only `infra/role-sql.ts` and `infra/fence-sql.ts`.",
     from: under("local"),
-    refuses: (t) => under("test")(t) || under("bench")(t) || (under("infra")(t) && t !== "infra/role-sql.ts"),
+    refuses: (t) =>
+      under("test")(t) ||
+      under("bench")(t) ||
+      (under("infra")(t) && t !== "infra/role-sql.ts" && t !== "infra/fence-sql.ts"),
   },
   {
     doc:

@@ -145,8 +145,9 @@ describe("GET /data with one failing shard", () => {
     const answer = await get(runtime.url, "/data");
     expect(answer.status).toBe(200);
     expect(answer.body.items).toEqual([]);
-    // Nothing was read: following `next` asks again from just before the first id (1), instead of ending the walk.
-    expect(answer.body.next).toBe(0);
+    // Nothing was read, not even a shard's word that the ids below 1 still have no owner: following `next` asks again
+    // from the very first id, instead of ending the walk.
+    expect(answer.body.next).toBe(-2_147_483_649);
     expect(answer.body.partial).toBe(true);
     expect(answer.body.shards).toEqual([
       { shard: 1, status: "timeout", ms: expect.any(Number) },

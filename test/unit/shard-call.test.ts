@@ -248,7 +248,9 @@ describe("the Lambda's remaining time", () => {
     });
     // Each call gets what is left of the request's one deadline: 1400 ms at the start, a millisecond less after the
     // write's own preparations.
-    const timeouts = abortSignals(mock).map((s) => (s?.reason as ShardTimeoutError | undefined)?.timeoutMs ?? 0);
+    const timeouts = abortSignals(mock).map(
+      (s) => (s?.reason as ShardTimeoutError | undefined)?.timeoutMs ?? 0,
+    );
     expect(timeouts).toHaveLength(2);
     for (const ms of timeouts) expect(ms).toBeGreaterThanOrEqual(1395);
     for (const ms of timeouts) expect(ms).toBeLessThanOrEqual(1400);
