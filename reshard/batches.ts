@@ -30,7 +30,9 @@ export interface DeleteOptions {
 export async function deleteRange(shard: ShardAdmin, range: IdRange, opts: DeleteOptions): Promise<number> {
   const total = opts.progress ? await countRows(shard, range) : 0;
   const progress =
-    opts.progress && total > 0 ? new Progress(opts.progress.label, opts.progress.write) : undefined;
+    opts.progress && total > 0
+      ? new Progress(opts.progress.label, opts.progress.write, { startDone: 0 })
+      : undefined;
   let deleted = 0;
   for (;;) {
     const { updated } = await shard.run(

@@ -11,6 +11,7 @@ import { writeFence } from "./fence-state.js";
 import type { OpSpec, Plan } from "./plan.js";
 import { Progress } from "./progress.js";
 import {
+  copiedRows,
   copyState,
   createSourceSide,
   createSubscription,
@@ -58,14 +59,17 @@ export async function copy(ctx: RunContext, plan: Plan): Promise<void> {
   const { range, source, target, name } = parts(ctx, plan);
   const total = await countRows(source, range);
   const progress = new Progress("copy", ctx.err);
+  // The count dips for a moment between the end of the initial copy and its commit: show the best seen.
   let best = -1;
   let gainedAt = performance.now();
   for (;;) {
-    const [state, copied] = await Promise.all([copyState(target, name), countRows(target, range)]);
-    if (state.tables === 0)
+    const [state, copied] = await Promise.all([copyState(target, name), copiedRows(target, range)]);
+    if (state.tables === 0) {
       throw new RefusedError(`shard ${target.id} has no subscription ${name}: abort the move`);
+    }
     const done = state.ready === state.tables;
-    progress.update(done ? Math.max(copied, total) : copied, Math.max(total, copied), done);
+    const shown = done ? Math.max(copied, total) : Math.max(copied, best, 0);
+    progress.update(shown, Math.max(total, shown), done);
     if (done) return;
     if (copied > best) {
       best = copied;

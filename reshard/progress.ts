@@ -35,16 +35,25 @@ export function progressLine(
 export class Progress {
   readonly #started: number;
   #lastPrinted = Number.NEGATIVE_INFINITY;
+  /**
+   * The count the rate is measured from: 0 for a count that starts with the step (rows deleted), else the first
+   * count seen (a resumed copy starts with rows already there, which were not copied at this rate).
+   */
   #startDone: number | undefined;
 
   constructor(
     readonly label: string,
     readonly write: (line: string) => void,
-    readonly everyMs = 1000,
-    readonly now: () => number = () => performance.now(),
+    opts: { everyMs?: number; now?: () => number; startDone?: number } = {},
   ) {
-    this.#started = now();
+    this.everyMs = opts.everyMs ?? 1000;
+    this.now = opts.now ?? (() => performance.now());
+    this.#startDone = opts.startDone;
+    this.#started = this.now();
   }
+
+  readonly everyMs: number;
+  readonly now: () => number;
 
   /** Prints a line unless one was printed less than `everyMs` ago (`force`: always, for the last one). */
   update(done: number, total: number, force = false): void {

@@ -11,7 +11,7 @@ import type { IdRange } from "../functions/core/shard-map.js";
 import { quoteIdent } from "../functions/core/sql-identifier.js";
 import { TABLE } from "./batches.js";
 import { ShardCallError } from "./errors.js";
-import { type ShardAdmin, str } from "./shard-admin.js";
+import { long, type ShardAdmin, str } from "./shard-admin.js";
 import type { ReplicationLogin } from "./targets.js";
 
 /** The publication, slot and subscription of one move share this name. Operation ids are `[a-z0-9_]`. */
@@ -102,6 +102,23 @@ export async function copyState(
     [str("name", name)],
   );
   return { tables: Number(row.tables), ready: Number(row.ready) };
+}
+
+/**
+ * Rows of the range the target has: committed ones, plus those the initial copy has written so far. That copy is
+ * one transaction (its rows become visible only when it commits), so without `pg_stat_progress_copy` a big copy
+ * would show 0 rows until the end. The copy worker runs as the subscription's owner, the tool's own role, so the
+ * tool may see its progress.
+ */
+export async function copiedRows(target: ShardAdmin, [lo, hi]: IdRange): Promise<number> {
+  const row = await target.one(
+    `SELECT (SELECT count(*) FROM ${quoteIdent(TABLE)} WHERE id BETWEEN :lo AND :hi)
+          + (SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy
+              WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND relid = CAST(:table AS regclass) AND command = 'COPY FROM') AS n`,
+    [long("lo", lo), long("hi", hi), str("table", TABLE)],
+  );
+  return Number(row.n);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -11,8 +11,9 @@ import { ShardCallError } from "./errors.js";
 import { abortable, abortPlan, runPlan } from "./execute.js";
 import { type Fence, parseFence, READ_FENCE_SQL } from "./fence-state.js";
 import { describeSpec, planLines, statusLines, summaryLine } from "./output.js";
-import { type OpSpec, planOperation } from "./plan.js";
+import { type OpSpec, type Plan, planOperation } from "./plan.js";
 import { progressLine } from "./progress.js";
+import { copiedRows } from "./replication.js";
 import { ShardAdmin } from "./shard-admin.js";
 import { ABORTING, newOperationId, openRows, type Unfinished, unfinished } from "./state.js";
 import type { ShardTarget } from "./targets.js";
@@ -74,13 +75,20 @@ async function status(ctx: CommandContext): Promise<number> {
     const { from, to, range } = open.plan.spec;
     const [total, copied] = await Promise.all([
       countRows(ctx.shards.get(from) as ShardAdmin, range as IdRange),
-      countRows(ctx.shards.get(to) as ShardAdmin, range as IdRange),
+      copiedRows(ctx.shards.get(to) as ShardAdmin, range as IdRange),
     ]);
     progress = progressLine("copy", copied, total, 0);
   }
   const shards = fences.map((fence, i) => ({ fence, rows: rows[i] ?? 0 }));
   for (const line of statusLines(shards, open, progress)) ctx.out(line);
   return 0;
+}
+
+/** For a finished move's summary: the rows of the range its target holds. */
+async function movedRows(ctx: RunContext, plan: Plan): Promise<{ rows?: number }> {
+  const spec = plan.spec;
+  if (spec.kind !== "move") return {};
+  return { rows: await countRows(ctx.shards.get(spec.to) as ShardAdmin, spec.range) };
 }
 
 const refusedBecauseOpen = (open: Unfinished) =>
@@ -111,12 +119,9 @@ async function operation(ctx: CommandContext, cmd: Extract<Command, { name: "ope
     return 0;
   }
   const started = performance.now();
-  const spec = plan.spec;
-  const rows =
-    spec.kind === "move" ? await countRows(ctx.shards.get(spec.from) as ShardAdmin, spec.range) : undefined;
   changing(ctx);
   await runPlan(ctx, plan);
-  ctx.out(summaryLine(plan, performance.now() - started, rows === undefined ? {} : { rows }));
+  ctx.out(summaryLine(plan, performance.now() - started, await movedRows(ctx, plan)));
   return 0;
 }
 
@@ -135,7 +140,12 @@ async function resume(ctx: CommandContext): Promise<number> {
   }
   ctx.err(`resuming ${open.plan.id} (${describeSpec(open.plan.spec)}) at step ${open.step}`);
   await runPlan(ctx, open.plan, open.step);
-  ctx.out(summaryLine(open.plan, performance.now() - started, { resumed: true }));
+  ctx.out(
+    summaryLine(open.plan, performance.now() - started, {
+      resumed: true,
+      ...(await movedRows(ctx, open.plan)),
+    }),
+  );
   return 0;
 }
 
