@@ -12,7 +12,6 @@ import { abortable, abortPlan, runPlan } from "./execute.js";
 import { type Fence, parseFence, READ_FENCE_SQL } from "./fence-state.js";
 import { describeSpec, planLines, statusLines, summaryLine } from "./output.js";
 import { type OpSpec, type Plan, planOperation } from "./plan.js";
-import { progressLine } from "./progress.js";
 import { copiedRows } from "./replication.js";
 import { ShardAdmin } from "./shard-admin.js";
 import { ABORTING, newOperationId, openRows, type Unfinished, unfinished } from "./state.js";
@@ -77,7 +76,7 @@ async function status(ctx: CommandContext): Promise<number> {
       countRows(ctx.shards.get(from) as ShardAdmin, range as IdRange),
       copiedRows(ctx.shards.get(to) as ShardAdmin, range as IdRange),
     ]);
-    progress = progressLine("copy", copied, total, 0);
+    progress = `copy: ${copied.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} rows copied so far`;
   }
   const shards = fences.map((fence, i) => ({ fence, rows: rows[i] ?? 0 }));
   for (const line of statusLines(shards, open, progress)) ctx.out(line);

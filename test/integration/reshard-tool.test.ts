@@ -216,7 +216,7 @@ describe("move", () => {
     );
     const status = await reshard(runtime, ["status"]);
     expect(status.out.join("\n")).toMatch(/operation move_\w+: move 1-10 from shard 1 to shard 2, step copy/);
-    expect(status.out.join("\n")).toMatch(/copy: \d+ \/ 10 rows/);
+    expect(status.out.join("\n")).toMatch(/copy: \d+ \/ 10 rows copied so far/);
     const aborted = await reshard(runtime, ["abort"]);
     expect(aborted.code).toBe(0);
   });
@@ -248,6 +248,34 @@ describe("move", () => {
     },
     30_000,
   );
+
+  it("aborts a move by itself when the freeze's marker does not reach the target within five shard timeouts", async () => {
+    const before = await fences(runtime);
+    const run = await reshard(
+      runtime,
+      ["move", "--range", "1-10", "--from", "1", "--to", "2", "--shard-timeout-ms", "100"],
+      {
+        // The copy is done; with the subscription disabled, nothing committed on the source reaches the target.
+        beforeStep: async (step) => {
+          if (step !== "freeze") return;
+          const [sub] = await sql<{ subname: string }>(
+            runtime,
+            2,
+            "SELECT subname FROM pg_subscription WHERE subname LIKE 'reshard_%'",
+          );
+          await sql(runtime, 2, `ALTER SUBSCRIPTION "${sub?.subname}" DISABLE`);
+        },
+      },
+    );
+    expect(run.code).toBe(1);
+    expect(run.err.join("\n")).toMatch(
+      /StepTimeout: catchup: the freeze's marker did not reach shard 2 within 500 ms: the move was aborted/,
+    );
+    expect(await fences(runtime)).toEqual(before);
+    expect(await idsIn(runtime, 2, 1, 10)).toEqual([]);
+    expect(await idsIn(runtime, 1, 1, 10)).toEqual(range(1, 10));
+    await expectSettled(3);
+  });
 
   it("refuses to abort once the target owns the range, and resume finishes the move", async () => {
     const killed = await reshard(runtime, ["move", "--range", "1-10", "--from", "1", "--to", "2"], {
