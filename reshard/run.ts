@@ -4,8 +4,9 @@
  * why, and for a failed step what to run next).
  */
 import type { IdRange } from "../functions/core/shard-map.js";
+import { quoteIdent } from "../functions/core/sql-identifier.js";
 import { assertNever } from "./assert.js";
-import { countRows } from "./batches.js";
+import { countRows, TABLE } from "./batches.js";
 import type { RunContext, StepHooks } from "./context.js";
 import { ShardCallError } from "./errors.js";
 import { abortable, abortPlan, runPlan } from "./execute.js";
@@ -66,7 +67,9 @@ async function status(ctx: CommandContext): Promise<number> {
   const admins = [...ctx.shards.values()];
   const [fences, rows, open] = await Promise.all([
     readFences(ctx),
-    Promise.all(admins.map(async (s) => Number((await s.one("SELECT count(*) AS n FROM data_1")).n))),
+    Promise.all(
+      admins.map(async (s) => Number((await s.one(`SELECT count(*) AS n FROM ${quoteIdent(TABLE)}`)).n)),
+    ),
     openRows(admins).then(unfinished),
   ]);
   let progress: string | undefined;
