@@ -66,6 +66,8 @@ export interface LocalRuntime {
   readonly env: Readonly<Record<string, string>>;
   readonly app: App;
   readonly postgres: PostgresConnection;
+  /** The shards' owner role (the "master" secret's login): what the reshard tool's subscriptions connect as. */
+  readonly owner: { readonly user: string; readonly password: string };
   setFault(shard: number, fault: Fault | undefined): Promise<void>;
   stop(): Promise<void>;
 }
@@ -192,7 +194,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       sideRoute: faultsRoute(shards, setFault, (shard) => table.breakerState(shard)),
     });
     cleanup.push(() => server.stop());
-    return { url: server.url, shards, env, app, postgres, setFault, stop };
+    return { url: server.url, shards, env, app, postgres, owner: roles.owner, setFault, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,49 @@
+/**
+ * Deleting one range's rows on one shard in small batches, with a pause between two: a big DELETE would hold its
+ * locks and write its WAL in one go, and through the Data API one call must end within 45 s; small batches keep the
+ * shard's other work flowing.
+ */
+import type { IdRange } from "../functions/core/shard-map.js";
+import { quoteIdent } from "../functions/core/sql-identifier.js";
+import { Progress } from "./progress.js";
+import { long, type ShardAdmin } from "./shard-admin.js";
+
+/** The one table the shards hold (functions/core's TABLE_NAME default; the stack and the local runtime use it). */
+export const TABLE = "data_1";
+const T = quoteIdent(TABLE);
+
+const bounds = ([lo, hi]: IdRange) => [long("lo", lo), long("hi", hi)];
+
+export async function countRows(shard: ShardAdmin, range: IdRange): Promise<number> {
+  const row = await shard.one(`SELECT count(*) AS n FROM ${T} WHERE id BETWEEN :lo AND :hi`, bounds(range));
+  return Number(row.n);
+}
+
+export interface DeleteOptions {
+  readonly batch: number;
+  readonly pauseMs: number;
+  /** Progress lines go here (the label says what is deleted); unset: none. */
+  readonly progress?: { readonly label: string; readonly write: (line: string) => void };
+}
+
+/** Deletes every row of `range` on `shard`, `batch` rows per statement; returns how many it deleted. */
+export async function deleteRange(shard: ShardAdmin, range: IdRange, opts: DeleteOptions): Promise<number> {
+  const total = opts.progress ? await countRows(shard, range) : 0;
+  const progress =
+    opts.progress && total > 0
+      ? new Progress(opts.progress.label, opts.progress.write, { startDone: 0 })
+      : undefined;
+  let deleted = 0;
+  for (;;) {
+    const { updated } = await shard.run(
+      `DELETE FROM ${T} WHERE id IN (SELECT id FROM ${T} WHERE id BETWEEN :lo AND :hi LIMIT :batch)`,
+      [...bounds(range), long("batch", opts.batch)],
+    );
+    deleted += updated;
+    if (updated === 0) break;
+    progress?.update(deleted, Math.max(total, deleted));
+    if (opts.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, opts.pauseMs));
+  }
+  progress?.update(deleted, Math.max(total, deleted), true);
+  return deleted;
+}

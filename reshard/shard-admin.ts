@@ -1,0 +1,87 @@
+/**
+ * Runs the tool's SQL on one shard through the RDS Data API (ExecuteStatement, with the owner/master secret): the
+ * same code against the local endpoints and against Aurora. Rows come back as JSON (`formatRecordsAs`). A failed
+ * statement becomes a ShardCallError naming the shard, with the database's message: this is an operator's tool,
+ * and "which shard, what did PostgreSQL say" is what an operator needs.
+ */
+import { ExecuteStatementCommand, RDSDataClient, type SqlParameter } from "@aws-sdk/client-rds-data";
+import { LOCAL_CREDENTIALS } from "../local/data-api/sigv4.js";
+import { ShardCallError } from "./errors.js";
+
+/** What the tool needs to reach one shard's database. */
+export interface ShardAddress {
+  readonly id: number;
+  readonly resourceArn: string;
+  /** The owner (master) secret: the tool creates publications and subscriptions and changes the fence. */
+  readonly secretArn: string;
+  readonly database: string;
+  /** A local Data API endpoint; unset in AWS. */
+  readonly endpoint?: string;
+}
+
+export type Row = Record<string, unknown>;
+
+/** The region an ARN names (`arn:aws:rds:<region>:…`). */
+export function arnRegion(arn: string): string {
+  return arn.split(":")[3] || "us-east-1";
+}
+
+export class ShardAdmin {
+  readonly #client: RDSDataClient;
+
+  constructor(readonly address: ShardAddress) {
+    this.#client = new RDSDataClient({
+      region: arnRegion(address.resourceArn),
+      // One attempt: a statement that failed is reported and the step fails; `resume` re-runs the step, which is
+      // written to be re-run, whereas a blind retry of DDL would report "already exists" for its own first attempt.
+      maxAttempts: 1,
+      // A local endpoint accepts only the local credentials (never the user's own); AWS takes the default chain.
+      ...(address.endpoint ? { endpoint: address.endpoint, credentials: LOCAL_CREDENTIALS } : {}),
+    });
+  }
+
+  get id(): number {
+    return this.address.id;
+  }
+
+  /** Runs one statement; its rows (parsed JSON records) and the rows it changed. */
+  async run(sql: string, parameters: SqlParameter[] = []): Promise<{ rows: Row[]; updated: number }> {
+    const { resourceArn, secretArn, database } = this.address;
+    try {
+      const out = await this.#client.send(
+        new ExecuteStatementCommand({
+          resourceArn,
+          secretArn,
+          database,
+          sql,
+          parameters,
+          formatRecordsAs: "JSON",
+        }),
+      );
+      const rows = out.formattedRecords ? (JSON.parse(out.formattedRecords) as Row[]) : [];
+      return { rows, updated: out.numberOfRecordsUpdated ?? 0 };
+    } catch (err) {
+      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      throw new ShardCallError(this.id, message, { cause: err });
+    }
+  }
+
+  async query(sql: string, parameters: SqlParameter[] = []): Promise<Row[]> {
+    return (await this.run(sql, parameters)).rows;
+  }
+
+  /** The only row of a query that returns one. */
+  async one(sql: string, parameters: SqlParameter[] = []): Promise<Row> {
+    const rows = await this.query(sql, parameters);
+    if (rows.length !== 1)
+      throw new ShardCallError(this.id, `expected one row, got ${rows.length}: ${sql.slice(0, 80)}`);
+    return rows[0] as Row;
+  }
+
+  close(): void {
+    this.#client.destroy();
+  }
+}
+
+export const long = (name: string, value: number): SqlParameter => ({ name, value: { longValue: value } });
+export const str = (name: string, value: string): SqlParameter => ({ name, value: { stringValue: value } });
