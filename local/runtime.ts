@@ -237,13 +237,18 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         return { placement, databases, roles };
       }),
     );
+    // Each shard's database, and the server and roles it lives with.
+    const homes = new Map(
+      prepared.flatMap(({ placement, databases, roles }) =>
+        databases.map((created) => [created.shard, { placement, created, roles }] as const),
+      ),
+    );
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
-        const on = prepared.find((p) => p.databases.some((d) => d.shard === id));
-        const created = on?.databases.find((d) => d.shard === id);
-        if (!on || !created) throw new Error(`no database was created for shard ${id}`);
-        const { placement, roles } = on;
-        const { database, rows } = created;
+        const home = homes.get(id);
+        if (!home) throw new Error(`no database was created for shard ${id}`);
+        const { placement, roles } = home;
+        const { database, rows } = home.created;
         const arns = localArns(id);
         const start = (port: number) =>
           startDataApiEndpoint({
@@ -281,10 +286,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
         };
       }),
     );
-    const adminTargets = shards.map((s) => {
-      const roles = prepared.find((p) => p.databases.some((d) => d.shard === s.id))?.roles as LocalRoles;
-      return adminTarget(s, roles.owner, opts.dataApiHost);
-    });
+    const adminTargets = shards.map((s) =>
+      adminTarget(s, (homes.get(s.id) as { roles: LocalRoles }).roles.owner, opts.dataApiHost),
+    );
     const env: Record<string, string> = {
       SHARDS: JSON.stringify(
         shards.map((s) => ({
