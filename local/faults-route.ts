@@ -1,5 +1,5 @@
-import type { IncomingMessage } from "node:http";
 import { errorResponse, json } from "../functions/http/response.js";
+import { adminRefusal, withoutCors } from "./admin-guard.js";
 import { splitTarget, writeApiResponse } from "./api-gateway-event.js";
 import type { SideRoute } from "./api-server.js";
 import type { DataApiEndpoint } from "./data-api/server.js";
@@ -26,27 +26,6 @@ function listing(shards: readonly FaultyShard[], breaker: BreakerStateOf) {
   };
 }
 
-type Response = Parameters<typeof writeApiResponse>[1];
-
-/** The app's responses allow any origin (a public read API); this admin route allows none. */
-function withoutCors(response: Response): Response {
-  const headers = Object.fromEntries(
-    Object.entries(response.headers).filter(([name]) => !name.toLowerCase().startsWith("access-control-")),
-  );
-  return { ...response, headers };
-}
-
-/**
- * A request a browser sends for a page of another site: it says so in `Sec-Fetch-Site`, or (older browsers) in an
- * `Origin` that is not this server's own. curl and scripts send neither.
- */
-function isCrossSite(req: IncomingMessage): boolean {
-  const site = req.headers["sec-fetch-site"];
-  if (site !== undefined) return site !== "same-origin" && site !== "none";
-  const origin = req.headers.origin;
-  return origin !== undefined && origin !== `http://${req.headers.host ?? ""}`;
-}
-
 /**
  * Local-only admin routes to change faults while the API runs, so a user can watch a shard fail live. They exist on
  * the local server only; the deployed API has no such path.
@@ -57,8 +36,9 @@ function isCrossSite(req: IncomingMessage): boolean {
  * - `PUT /_local/faults/{shard}` with `{"fault": "hang" | "down" | "error" | "resuming" | "slow=300" | null}`.
  * - `DELETE /_local/faults/{shard}`, `DELETE /_local/faults`: back to healthy.
  *
- * Unlike the app, they send no CORS headers, refuse cross-site requests and take only `application/json`, so a web
- * page the user visits cannot change them.
+ * Unlike the app, they send no CORS headers, refuse cross-site requests and requests addressed to a host name other
+ * than this machine's (`local/admin-guard.ts`) and take only `application/json`, so a web page the user visits cannot
+ * change them.
  */
 export function faultsRoute(
   shards: readonly FaultyShard[],
@@ -73,11 +53,8 @@ export function faultsRoute(
       writeApiResponse(res, withoutCors(r));
       return true;
     };
-    if (isCrossSite(req)) {
-      return send(
-        errorResponse(403, "cross_site_refused", `${FAULTS_PATH} refuses requests from other sites`),
-      );
-    }
+    const refusal = adminRefusal(req, FAULTS_PATH);
+    if (refusal) return send(refusal);
     // A preflight gets no access-control-allow-* headers, so a browser never sends the real request.
     if (req.method === "OPTIONS")
       return send({ statusCode: 204, headers: { allow: "GET, PUT, POST, DELETE" } });

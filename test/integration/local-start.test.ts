@@ -81,12 +81,14 @@ async function processesOfGroup(pgid: number): Promise<string[]> {
     .filter((line) => !/^\s*\d+\s+Z/.test(line));
 }
 
-/** The data directory of the PostgreSQL server a process group runs (from its `-D` argument). */
-async function dataDirOf(pgid: number): Promise<string> {
-  const line = (await processesOfGroup(pgid)).find((l) => l.includes("postgres -D "));
-  const dir = line && /postgres -D (\S+)\/data /.exec(line)?.[1];
-  if (!dir) throw new Error(`no postgres in process group ${pgid}`);
-  return dir;
+/** The directories of the PostgreSQL servers a process group runs (from their postmasters' `-D` argument). */
+async function dataDirsOf(pgid: number): Promise<string[]> {
+  const dirs = (await processesOfGroup(pgid)).flatMap((l) => {
+    const dir = /postgres -D (\S+)\/data /.exec(l)?.[1];
+    return dir ? [dir] : [];
+  });
+  if (dirs.length === 0) throw new Error(`no postgres in process group ${pgid}`);
+  return [...new Set(dirs)];
 }
 
 function portIsClosed(port: number): Promise<boolean> {
@@ -100,14 +102,18 @@ function portIsClosed(port: number): Promise<boolean> {
   });
 }
 
-/** Sends `signal` as `send` does, then checks that nothing of the stack is left. */
+/**
+ * Sends `signal` as `send` does, then checks that nothing of the stack is left: no process, no port, none of the
+ * servers' directories (one PostgreSQL server per shard).
+ */
 async function expectStopsCleanly(started: Started, send: () => void): Promise<void> {
-  const dataDir = await dataDirOf(started.pid);
-  expect(existsSync(dataDir)).toBe(true);
+  const dataDirs = await dataDirsOf(started.pid);
+  expect(dataDirs).toHaveLength(started.dataApiPorts.length);
+  for (const dir of dataDirs) expect(existsSync(dir)).toBe(true);
   send();
   const gone = await eventually(async () => (await processesOfGroup(started.pid)).length === 0, 20_000);
   expect(gone, (await processesOfGroup(started.pid)).join("\n")).toBe(true);
-  expect(existsSync(dataDir), `data directory ${dataDir} is left`).toBe(false);
+  for (const dir of dataDirs) expect(existsSync(dir), `data directory ${dir} is left`).toBe(false);
   const port = Number(new URL(started.url).port);
   for (const p of [port, ...started.dataApiPorts]) expect(await portIsClosed(p), `port ${p}`).toBe(true);
 }
@@ -153,6 +159,36 @@ describe("npm start", () => {
     // Ctrl+C: the terminal sends SIGINT to the whole foreground process group.
     await expectStopsCleanly(second, () => process.kill(-second.pid, "SIGINT"));
   }, 120_000);
+
+  it("starts a SHARD_MAP with a shard that owns nothing yet: one PostgreSQL server per shard, /_local/shards lists them all", async () => {
+    const map = JSON.stringify([...JSON.parse(MAP_4), { id: 5, ranges: [] }]);
+    const started = await npmStart({ PORT: "0", SHARD_MAP: map, SEED: "400" });
+    expect(started.output()).toMatch(
+      / {2}shard 5 +http:\/\/127\.0\.0\.1:\d+ +pg :\d+ +db local_shard5 +0 rows {2}owns nothing yet/,
+    );
+    const listing = (await (await fetch(`${started.url}/_local/shards`)).json()) as {
+      shards: { id: number; endpoint: string; replication: { port: number; dbname: string } }[];
+    };
+    expect(listing.shards.map((s) => s.id)).toEqual([1, 2, 3, 4, 5]);
+    expect(listing.shards.map((s) => Number(new URL(s.endpoint).port))).toEqual(started.dataApiPorts);
+    // Five servers on five ports; the banner shows each beside its shard.
+    const ports = listing.shards.map((s) => s.replication.port);
+    expect(new Set(ports).size).toBe(5);
+    expect(started.output()).toContain(`pg :${ports[4]}  db local_shard5`);
+    const page = (await (await fetch(`${started.url}/data?limit=1000`)).json()) as {
+      items: unknown[];
+      partial: boolean;
+    };
+    expect(page.items).toHaveLength(400);
+    expect(page.partial).toBe(false);
+    const fault = await fetch(`${started.url}/_local/faults/5`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ fault: "hang" }),
+    });
+    expect(fault.status).toBe(200);
+    await expectStopsCleanly(started, () => process.kill(started.pid, "SIGTERM"));
+  }, 90_000);
 
   it("stops everything when npm is killed with SIGKILL, which no handler sees (the runtime watches its parent)", async () => {
     const started = await npmStart({ PORT: "0", SEED: "none" });
