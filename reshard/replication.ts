@@ -32,6 +32,7 @@ export function conninfo(login: ReplicationLogin): string {
     ["dbname", login.dbname],
     ["user", login.user],
     ["password", login.password],
+    ...(login.sslmode === undefined ? [] : ([["sslmode", login.sslmode]] as [string, string][])),
   ];
   return parts.map(([k, v]) => `${k}=${libpqValue(v)}`).join(" ");
 }

@@ -18,6 +18,8 @@ export interface ReplicationAddress {
   readonly user?: string;
   readonly password?: string;
   readonly secretArn?: string;
+  /** libpq's `sslmode` for the subscription's connection; unset: `require` with a secret (AWS), libpq's default else. */
+  readonly sslmode?: string;
 }
 
 export interface ShardTarget extends ShardAddress {
@@ -31,7 +33,10 @@ export interface ReplicationLogin {
   readonly dbname: string;
   readonly user: string;
   readonly password: string;
+  readonly sslmode?: string;
 }
+
+const SSL_MODES = new Set(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]);
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
@@ -72,6 +77,10 @@ export function parseTargets(input: unknown, source: string): ShardTarget[] {
     if (secretArn === undefined && (user === undefined || password === undefined)) {
       throw new TargetError(`${at}.replication: expected user and password, or secretArn`);
     }
+    const sslmode = field(rep, "sslmode", `${at}.replication`, true);
+    if (sslmode !== undefined && !SSL_MODES.has(sslmode)) {
+      throw new TargetError(`${at}.replication.sslmode: expected one of ${[...SSL_MODES].join(", ")}`);
+    }
     const endpoint = field(raw, "endpoint", at, true);
     return {
       id,
@@ -86,6 +95,7 @@ export function parseTargets(input: unknown, source: string): ShardTarget[] {
         ...(user === undefined ? {} : { user }),
         ...(password === undefined ? {} : { password }),
         ...(secretArn === undefined ? {} : { secretArn }),
+        ...(sslmode === undefined ? {} : { sslmode }),
       },
     };
   });
@@ -125,8 +135,9 @@ export async function fileTargets(path: string): Promise<ShardTarget[]> {
 
 /** The replication login, reading its secret from Secrets Manager where the target names one (AWS). */
 export async function replicationLogin(target: ShardTarget): Promise<ReplicationLogin> {
-  const { host, port, dbname, user, password, secretArn } = target.replication;
-  if (user !== undefined && password !== undefined) return { host, port, dbname, user, password };
+  const { host, port, dbname, user, password, secretArn, sslmode } = target.replication;
+  const ssl = sslmode === undefined ? {} : { sslmode };
+  if (user !== undefined && password !== undefined) return { host, port, dbname, user, password, ...ssl };
   const client = new SecretsManagerClient({ region: arnRegion(secretArn ?? "") });
   try {
     const out = await client.send(new GetSecretValueCommand({ SecretId: secretArn }));
@@ -134,7 +145,10 @@ export async function replicationLogin(target: ShardTarget): Promise<Replication
     if (typeof secret.username !== "string" || typeof secret.password !== "string") {
       throw new TargetError(`secret ${secretArn}: expected JSON with username and password`);
     }
-    return { host, port, dbname, user: secret.username, password: secret.password };
+    // Between Aurora clusters the connection is TLS unless the file says otherwise (rds.force_ssl is on by default
+    // from Aurora PostgreSQL 15: https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Security.html).
+    const tls = { sslmode: sslmode ?? "require" };
+    return { host, port, dbname, user: secret.username, password: secret.password, ...tls };
   } catch (err) {
     if (err instanceof TargetError) throw err;
     throw new TargetError(`shard ${target.id}: reading the replication secret: ${(err as Error).message}`, {

@@ -15,6 +15,7 @@ import { createShardMap, DEFAULT_SHARD_RANGES, MAX_ID, MIN_ID } from "../../func
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
 import { STEPS } from "../../reshard/plan.js";
 import { subtract } from "../../reshard/ranges.js";
+import { get, post } from "../helpers/api-client.js";
 import {
   countIn,
   fenceOf,
@@ -145,16 +146,15 @@ describe("assign", () => {
       expect(f.unowned).toEqual(subtract([[MIN_ID, MAX_ID]], [[1, 100], BIG]));
     // The leftover went (step check), and the shard now admits a write of 70 that shard 1 refuses.
     expect(await idsIn(runtime, 4, 61, 100)).toEqual([]);
-    await sql(
-      runtime,
-      4,
-      "INSERT INTO data_1 (id, name) SELECT 70, 'seventy' WHERE sharding.admit_write(70)",
-    );
-    expect(await idsIn(runtime, 4, 61, 100)).toEqual([70]);
     await expect(sql(runtime, 1, "SELECT sharding.admit_write(70)")).rejects.toMatchObject({ code: "SF001" });
     expect((await operationRows(runtime)).filter((r) => r.includes(":assign_"))).toHaveLength(4);
-    // The API side (POST /data id 70 answered by shard 4 once the function learns map version 2 from a refusal) is
-    // the function's part of the protocol; its test belongs with it.
+    // Through the API, whose instance still has map version 1: shard 1 refuses its word that 70 is unowned, the
+    // instance learns version 2 and writes to shard 4, all in one request.
+    const created = await post(runtime.url, { id: 70, name: "seventy" });
+    expect([created.status, created.body]).toEqual([201, { item: { id: 70, name: "seventy" }, shard: 4 }]);
+    expect(await idsIn(runtime, 4, 61, 100)).toEqual([70]);
+    const outside = await get(runtime.url, "/data/101");
+    expect([outside.status, outside.body.error.code]).toEqual([404, "id_out_of_range"]);
   });
 });
 

@@ -17,6 +17,7 @@ import { type FenceWrite, type OpSpec, type Plan, planOperation, STEPS } from ".
 import { parseMultirange, subtract, toLiteral } from "../../reshard/ranges.js";
 import { conninfo, libpqValue } from "../../reshard/replication.js";
 import { newOperationId } from "../../reshard/state.js";
+import { parseTargets } from "../../reshard/targets.js";
 
 const FOUR: ShardRanges[] = [...DEFAULT_SHARD_RANGES, { id: 4, ranges: [] }];
 
@@ -320,6 +321,27 @@ describe("ranges and names", () => {
     expect(libpqValue(`pa'ss\\word`)).toBe(`'pa\\'ss\\\\word'`);
     expect(conninfo({ host: "h", port: 5432, dbname: "d b", user: "u", password: "p'" })).toBe(
       `host='h' port='5432' dbname='d b' user='u' password='p\\''`,
+    );
+    expect(conninfo({ host: "h", port: 1, dbname: "d", user: "u", password: "p", sslmode: "require" })).toBe(
+      "host='h' port='1' dbname='d' user='u' password='p' sslmode='require'",
+    );
+  });
+
+  it("reads an sslmode for the subscription's connection and refuses one libpq does not know", () => {
+    const shard = (replication: Record<string, unknown>) => ({
+      shards: [
+        {
+          id: 1,
+          resourceArn: "arn:aws:rds:us-east-1:123456789012:cluster:c",
+          secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:s",
+          database: "d",
+          replication: { host: "h", port: 5432, dbname: "d", user: "u", password: "p", ...replication },
+        },
+      ],
+    });
+    expect(parseTargets(shard({ sslmode: "verify-full" }), "f")[0]?.replication.sslmode).toBe("verify-full");
+    expect(() => parseTargets(shard({ sslmode: "sometimes" }), "f")).toThrow(
+      "f: shards[0].replication.sslmode: expected one of disable, allow, prefer, require, verify-ca, verify-full",
     );
   });
 
