@@ -35,6 +35,8 @@ export function progressLine(
 export class Progress {
   readonly #started: number;
   #lastPrinted = Number.NEGATIVE_INFINITY;
+  /** A "done" line was printed: the closing forced update would only repeat it. */
+  #printedDone = false;
   /**
    * The count the rate is measured from: 0 for a count that starts with the step (rows deleted), else the first
    * count seen (a resumed copy starts with rows already there, which were not copied at this rate).
@@ -60,6 +62,8 @@ export class Progress {
     this.#startDone ??= done;
     const at = this.now();
     if (!force && at - this.#lastPrinted < this.everyMs) return;
+    if (this.#printedDone && done >= total) return;
+    this.#printedDone = done >= total;
     this.#lastPrinted = at;
     this.write(progressLine(this.label, done, total, at - this.#started, this.#startDone));
   }
