@@ -436,6 +436,60 @@ it("after an assign of ids no shard owned, POST lands on the new shard through b
   }
 });
 
+it("the checks are not vacuous: they reject a duplicate, a row outside its page, a missed row and a lost write", () => {
+  const page = (after: number | null, ids: number[], next: number | null, start: number, end: number) => ({
+    door: "app1",
+    path: `/data?after=${after}`,
+    after,
+    start,
+    end,
+    status: 200,
+    partial: false,
+    items: ids.map((id) => ({ id, name: `n${id}` })),
+    next,
+    raw: "",
+  });
+  const walk = (pages: ReturnType<typeof page>[]) => ({
+    reader: 0,
+    door: "app1",
+    limit: 2,
+    start: pages[0]?.start ?? 0,
+    end: pages.at(-1)?.end ?? 0,
+    pages,
+    finished: true,
+  });
+  const table = new Map([1, 2, 3, 4].map((id) => [id, `n${id}`]));
+  const good = walk([page(null, [1, 2], 2, 0, 1), page(2, [3, 4], null, 1, 2)]);
+  expect(checkPages([good])).toEqual([]);
+  expect(checkWalks([good], table, table, []).problems).toEqual([]);
+  // A row served twice across pages, and one beyond the page's `next`.
+  expect(checkPages([walk([page(null, [1, 2], 2, 0, 1), page(2, [2, 3, 4], null, 1, 2)])])).toHaveLength(2);
+  expect(checkPages([walk([page(null, [1, 3], 2, 0, 1), page(2, [4], null, 1, 2)])])).toHaveLength(1);
+  // A row no write touched, missing from a complete walk; and one seen that never existed.
+  const missed = walk([page(null, [1, 2], 2, 0, 1), page(2, [4], null, 1, 2)]);
+  expect(checkWalks([missed], table, table, []).problems).toHaveLength(1);
+  const ghost = walk([page(null, [1, 2], 2, 0, 1), page(2, [3, 4, 5], null, 1, 2)]);
+  expect(checkWalks([ghost], table, table, []).problems).toHaveLength(1);
+  // A confirmed delete that the table does not show, and a row a page saw deleted before the delete began.
+  const deleted: WriteRecord = {
+    id: 3,
+    door: "app1",
+    writer: 0,
+    method: "DELETE",
+    status: 204,
+    start: 5,
+    end: 6,
+    label: "DELETE 3 -> 204",
+  };
+  expect(checkHistories([3], [deleted], table, table)).toHaveLength(1);
+  const gone = new Map([...table].filter(([id]) => id !== 3));
+  expect(checkHistories([3], [deleted], table, gone)).toEqual([]);
+  expect(checkWalks([missed], table, gone, [deleted]).problems).toHaveLength(1);
+  // A `not_applied` delete must not have happened: the row is gone, so no order explains it.
+  const refused: WriteRecord = { ...deleted, status: 503, outcome: "not_applied", label: "DELETE 3 -> 503" };
+  expect(checkHistories([3], [refused], table, gone)).toHaveLength(1);
+});
+
 it("a write that waited on the frozen range follows it to its new shard when the switch ends, rather than answering 503 ShardMapChanged", async () => {
   // Known to fail (see the commit that added it): ShardedTable.#write counts each wait on a frozen range as one of
   // its MAX_MAP_ROUNDS (3) rounds of learning a newer map, so a write that waited more than three times is refused
