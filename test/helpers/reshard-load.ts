@@ -488,3 +488,25 @@ export function unforcedMapReads(statements: readonly StatementRecord[]): string
     )
     .map((read) => `map read on shard ${read.shard} at ${read.start.toFixed(1)} with no refusal before it`);
 }
+
+/**
+ * Replication objects left on any shard's server (subscriptions, slots, publications): none once a move is done or
+ * aborted. Per shard, as each shard may have a server of its own (`replicationLeftovers` of reshard-tool.ts looks
+ * at the first shard's server only).
+ */
+export async function leftoversPerShard(runtime: LocalRuntime): Promise<string[]> {
+  const out: string[] = [];
+  for (const shard of runtime.shards) {
+    const [subs, slots, pubs] = await Promise.all([
+      sql<{ name: string }>(runtime, shard.id, "SELECT subname AS name FROM pg_subscription"),
+      sql<{ name: string }>(runtime, shard.id, "SELECT slot_name AS name FROM pg_replication_slots"),
+      sql<{ name: string }>(runtime, shard.id, "SELECT pubname AS name FROM pg_publication"),
+    ]);
+    out.push(
+      ...subs.map((r) => `subscription ${r.name} on shard ${shard.id}`),
+      ...slots.map((r) => `slot ${r.name} on shard ${shard.id}`),
+      ...pubs.map((r) => `publication ${r.name} on shard ${shard.id}`),
+    );
+  }
+  return out;
+}

@@ -35,6 +35,7 @@ import {
   countBy,
   type Door,
   type LoadResult,
+  leftoversPerShard,
   readsMap,
   secondInstance,
   startLoad,
@@ -42,7 +43,7 @@ import {
   unforcedMapReads,
   type WriteRecord,
 } from "../helpers/reshard-load.js";
-import { idsIn, Killed, reshard, type ToolRun } from "../helpers/reshard-tool.js";
+import { idsIn, Killed, operationRows, reshard, sql, type ToolRun } from "../helpers/reshard-tool.js";
 import { sleep } from "../helpers/wait.js";
 
 /** The range that moves, back and forth between shards 1 and 4. */
@@ -205,6 +206,8 @@ async function moveUnderLoad(tag: string, c: Case) {
   expect(after.strays).toEqual([]);
   expect(await owner()).toBe(to);
   expect(await idsIn(runtime, from, MOVING[0], MOVING[1])).toEqual([]);
+  expect(await leftoversPerShard(runtime)).toEqual([]);
+  expect((await operationRows(runtime)).filter((r) => !/:(done|aborted)$/.test(r))).toEqual([]);
 
   const pageProblems = checkPages(walks);
   const walkCheck = checkWalks(walks, before.rows, after.rows, writes);
@@ -370,29 +373,74 @@ it("a move during whose copy the target's PostgreSQL server restarts completes, 
     async move(from, to, clock) {
       const server = runtime.shards.find((s) => s.id === to)?.server;
       if (!server) throw new Error(`shard ${to} has no server of its own`);
+      // The initial copy of 5,000 rows takes a few milliseconds: to restart the target while it runs, the target's
+      // inserts sleep 0.4 ms each while a flag row exists (a trigger that fires for replication too, test-only),
+      // until the restart; the trigger is gone once the copy is done, before the target owns anything.
+      const instrument = async (on: boolean) => {
+        for (const statement of on ? SLOW_COPY_ON : SLOW_COPY_OFF) await sql(runtime, to, statement);
+      };
+      await instrument(true);
       let restart: Promise<void> | undefined;
-      let run = await reshard(
-        runtime,
-        moveArgs(from, to),
-        clock.hooks({
-          beforeStep: (step) => {
-            // Not awaited: the tool goes on waiting for the copy while the target is down.
-            if (step === "copy") restart ??= server.restart({ downMs: 500 });
-          },
-        }),
-      );
-      await restart;
-      const failures: string[] = [];
-      for (let attempt = 0; attempt < 5 && run.code !== 0; attempt++) {
-        failures.push(run.err.filter((l) => l.startsWith("reshard:")).join(" ") || `exit ${run.code}`);
-        await sleep(300);
-        run = await reshard(runtime, ["resume"], clock.hooks());
+      let caught = "";
+      const hooks = clock.hooks({
+        afterStep: async (step) => {
+          if (step === "copy") await instrument(false);
+          if (step !== "prepare" || restart) return;
+          // Wait (bounded) until the initial copy has rows in flight, then restart the server under it.
+          for (let i = 0; i < 300 && caught === ""; i++) {
+            const [row] = await sql<{ n: string | null }>(
+              runtime,
+              to,
+              "SELECT sum(tuples_processed)::text AS n FROM pg_stat_progress_copy",
+            );
+            if (Number(row?.n ?? 0) > 0) caught = `${row?.n} rows into the initial copy`;
+            else await sleep(10);
+          }
+          // Not awaited: the tool goes on waiting for the copy while the target is down. Once it is back, the copy
+          // starts over at full speed.
+          restart = server
+            .restart({ downMs: 500 })
+            .then(() => sql(runtime, to, "DELETE FROM public.reshard_test_slow"))
+            .then(() => undefined);
+        },
+      });
+      try {
+        let run = await reshard(runtime, moveArgs(from, to), hooks);
+        await restart;
+        const failures: string[] = [];
+        for (let attempt = 0; attempt < 5 && run.code !== 0; attempt++) {
+          failures.push(run.err.filter((l) => l.startsWith("reshard:")).join(" ") || `exit ${run.code}`);
+          await sleep(300);
+          run = await reshard(runtime, ["resume"], hooks);
+        }
+        expectDone(run, "the move after the restart");
+        return `target restarted ${caught || "(the copy was not seen under way)"}; ${failures.length === 0 ? "the tool went on" : `resumed ${failures.length} time(s) after: ${failures.join(" | ").slice(0, 200)}`}`;
+      } finally {
+        await restart?.catch(() => undefined);
+        await instrument(false);
       }
-      expectDone(run, "the move after the restart");
-      return `target restarted during the copy; ${failures.length === 0 ? "the tool went on" : `resumed ${failures.length} time(s) after: ${failures.join(" | ").slice(0, 300)}`}`;
     },
   });
 });
+
+/** The test-only slowdown of the target's inserts (see the restart case). */
+const SLOW_COPY_ON = [
+  "CREATE TABLE IF NOT EXISTS public.reshard_test_slow (flag int)",
+  "INSERT INTO public.reshard_test_slow VALUES (1)",
+  `CREATE OR REPLACE FUNCTION public.reshard_test_slow() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+   BEGIN
+     IF EXISTS (SELECT 1 FROM public.reshard_test_slow) THEN PERFORM pg_sleep(0.0004); END IF;
+     RETURN NEW;
+   END $$`,
+  "CREATE OR REPLACE TRIGGER reshard_test_slow BEFORE INSERT ON data_1 FOR EACH ROW EXECUTE FUNCTION public.reshard_test_slow()",
+  // Fired by the subscription's workers too (they run with session_replication_role = replica).
+  "ALTER TABLE data_1 ENABLE ALWAYS TRIGGER reshard_test_slow",
+];
+const SLOW_COPY_OFF = [
+  "DROP TRIGGER IF EXISTS reshard_test_slow ON data_1",
+  "DROP FUNCTION IF EXISTS public.reshard_test_slow()",
+  "DROP TABLE IF EXISTS public.reshard_test_slow",
+];
 
 it("after an assign of ids no shard owned, POST lands on the new shard through both instances, and an id still unowned is 404", async () => {
   const stale = await secondInstance(runtime, "app3", 2);
