@@ -119,6 +119,12 @@ export function rowsToAsk(
   );
 }
 
+/** A request's deadline: its timeout, and the instant it ends once its first call started (`#left`). */
+interface RequestDeadline {
+  readonly timeoutMs: number;
+  at?: number;
+}
+
 /** A shard the map names but the function has no Data API coordinates for (deployed before it was added). */
 class ShardNotConfiguredError extends Error {
   override name = "ShardNotConfigured";
@@ -179,18 +185,24 @@ export class ShardedTable {
     return this.#map;
   }
 
-  /** The instant (on `#now`) by which a request must have its answers: the shard timeout, within the Lambda's time. */
-  #deadline(budget: Budget): number {
+  /**
+   * A request's one deadline: the shard timeout (within the Lambda's remaining time), counted from its first shard
+   * call, so every call of the first round gets the whole timeout and a retry after a map change only what is left.
+   */
+  #deadline(budget: Budget): RequestDeadline {
     const { shardTimeoutMs, deadlineMarginMs } = this.#config;
-    const timeout =
+    const timeoutMs =
       budget.remainingMs === undefined
         ? shardTimeoutMs
         : Math.max(1, Math.min(shardTimeoutMs, budget.remainingMs - deadlineMarginMs));
-    return this.#now() + timeout;
+    return { timeoutMs };
   }
 
-  #left(deadline: number): number {
-    return Math.max(1, Math.ceil(deadline - this.#now()));
+  /** What is left of the request's deadline for a call starting now (the first call starts the clock). */
+  #left(deadline: RequestDeadline): number {
+    const now = this.#now();
+    deadline.at ??= now + deadline.timeoutMs;
+    return Math.max(1, Math.min(deadline.timeoutMs, Math.ceil(deadline.at - now)));
   }
 
   /**
@@ -201,7 +213,7 @@ export class ShardedTable {
   async #read<T>(
     shardId: number,
     statement: Statement,
-    deadline: number,
+    timeoutMs: number,
     parse: (out: Awaited<ReturnType<typeof execute>>) => T,
   ): Promise<ShardOutcome<T>> {
     const shard = this.#config.shards.find((s) => s.id === shardId);
@@ -216,7 +228,7 @@ export class ShardedTable {
     }
     const outcome = await callWithDeadline(
       shard.id,
-      this.#left(deadline),
+      timeoutMs,
       async (signal) => parse(await fenced(execute(client, shard, statement, signal))),
       this.#now,
     );
@@ -229,11 +241,12 @@ export class ShardedTable {
    * newer than the one in use. True when the map in use is now newer than `used` (also when another request of this
    * instance learnt it meanwhile), so the caller may start again.
    */
-  async #refresh(used: ShardMap, refusing: readonly number[], deadline: number): Promise<boolean> {
+  async #refresh(used: ShardMap, refusing: readonly number[], deadline: RequestDeadline): Promise<boolean> {
     if (this.#map.version > used.version) return true;
+    const timeoutMs = this.#left(deadline);
     const stored = await Promise.all(
       refusing.map((id) =>
-        this.#read(id, { sql: READ_MAP_SQL, parameters: [], formatRecordsAs: "JSON" }, deadline, (out) =>
+        this.#read(id, { sql: READ_MAP_SQL, parameters: [], formatRecordsAs: "JSON" }, timeoutMs, (out) =>
           parseStoredMap(out.formattedRecords),
         ),
       ),
@@ -285,7 +298,7 @@ export class ShardedTable {
   async #listOnce(
     query: ListQuery,
     map: ShardMap,
-    deadline: number,
+    deadline: RequestDeadline,
   ): Promise<{ result: ListResult; refusing: number[] }> {
     const lower = Math.max(query.from ?? MIN_ID, query.after === undefined ? MIN_ID : query.after + 1);
     const upper = query.to ?? MAX_ID;
@@ -298,15 +311,18 @@ export class ShardedTable {
     // Every called shard vouches for the unowned ids within its read (a multirange check); when the bounds meet no
     // shard's ranges, one shard checks them alone.
     const carrier = unowned.length > 0 && called.length === 0 ? this.#carrier(map) : undefined;
+    // One timeout for the whole round, taken before any call: every call of it gets the same time, whatever the
+    // process does between starting them.
+    const timeoutMs = this.#left(deadline);
     const outcomes = await Promise.all(
       ids.map((id): Promise<ShardOutcome<Row[]>> => {
         const ask = asks.get(id);
         if (ask === undefined) {
           if (id !== carrier) return Promise.resolve({ shard: id, status: "skipped" });
-          return this.#read(id, checkUnowned(unowned), deadline, () => []);
+          return this.#read(id, checkUnowned(unowned), timeoutMs, () => []);
         }
         const statement = selectRange(this.#config.tableName, ask.ranges, ask.rows + 1, unowned);
-        return this.#read(id, statement, deadline, (out) => parseRows(out.formattedRecords));
+        return this.#read(id, statement, timeoutMs, (out) => parseRows(out.formattedRecords));
       }),
     );
     const parts: ShardRows[] = [];
@@ -357,11 +373,11 @@ export class ShardedTable {
   async #vouchUnowned(
     map: ShardMap,
     id: number,
-    deadline: number,
+    deadline: RequestDeadline,
   ): Promise<{ verdict: "unowned" | "stale" | "failed"; shard: number; shards: ShardReport[] }> {
     const carrier = this.#carrier(map);
     if (carrier === undefined) return { verdict: "unowned", shard: 0, shards: [] };
-    const o = await this.#read(carrier, checkUnowned([[id, id]]), deadline, () => 0);
+    const o = await this.#read(carrier, checkUnowned([[id, id]]), this.#left(deadline), () => 0);
     const shards = [report(o, () => 0)];
     if (o.status === "ok") return { verdict: "unowned", shard: carrier, shards };
     return { verdict: refusedBy([o]).length > 0 ? "stale" : "failed", shard: carrier, shards };
@@ -386,7 +402,8 @@ export class ShardedTable {
         result = { item: null, shard: vouched.shard, shards: vouched.shards };
         refusing = vouched.verdict === "stale" ? [vouched.shard] : [];
       } else {
-        const outcome = await this.#read(owner, selectOne(this.#config.tableName, id), deadline, (out) =>
+        const statement = selectOne(this.#config.tableName, id);
+        const outcome = await this.#read(owner, statement, this.#left(deadline), (out) =>
           parseRows(out.formattedRecords),
         );
         const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
@@ -415,7 +432,8 @@ export class ShardedTable {
   ): Promise<{ changed: number; shard: number; shards: ShardReport[] }> {
     const deadline = this.#deadline(budget);
     let pause: number = FROZEN_RETRY_MS.first;
-    for (let round = 1; ; round++) {
+    // The round counts the maps tried; waits on a frozen range do not count (a switch ends in one map change).
+    for (let round = 1; ; ) {
       const map = this.#map;
       const owner = map.ownerOf(id);
       if (owner === undefined) {
@@ -429,6 +447,7 @@ export class ShardedTable {
         }
         if (!(await this.#refresh(map, [shard], deadline)))
           throw new ShardUnavailableError(shard, "ShardMapChanged", "not_applied", shards);
+        round++;
         continue;
       }
       const attempt = await this.#writeOnce(owner, id, build, deadline);
@@ -447,6 +466,7 @@ export class ShardedTable {
       }
       if (round > MAX_MAP_ROUNDS || !(await this.#refresh(map, [owner], deadline)))
         throw new ShardUnavailableError(owner, "ShardMapChanged", "not_applied", shards);
+      round++;
     }
   }
 
@@ -455,7 +475,7 @@ export class ShardedTable {
     owner: number,
     id: number,
     build: (table: string, deadlineMs: number) => Statement,
-    deadline: number,
+    deadline: RequestDeadline,
   ): Promise<
     | { changed: number; shard: number; shards: ShardReport[] }
     | { refusal: "stale" | "frozen"; shards: ShardReport[] }
@@ -513,16 +533,12 @@ export class ShardedTable {
    * remaining cool-down as `retry-after`. A write is never the probe (a write sent to a shard that then hangs has an
    * unknown outcome): once the cool-down is over, a read of the row finds out first whether the shard is back.
    */
-  async #admitWrite(shard: ShardConfig, id: number, deadline: number): Promise<void> {
+  async #admitWrite(shard: ShardConfig, id: number, deadline: RequestDeadline): Promise<void> {
     let admission = this.#breakers.admit(shard.id, false);
     if (admission.call) return;
     if (admission.retryAfterMs === 0) {
-      const probe = await this.#read(
-        shard.id,
-        selectOne(this.#config.tableName, id),
-        deadline,
-        () => undefined,
-      );
+      const statement = selectOne(this.#config.tableName, id);
+      const probe = await this.#read(shard.id, statement, this.#left(deadline), () => undefined);
       // Any answer, a fence refusal too, shows the shard is back.
       if (probe.status === "ok" || refusedBy([probe]).length > 0) return;
       admission = this.#breakers.admit(shard.id, false);
