@@ -26,6 +26,7 @@ import { cpu } from "./scenarios/cpu.js";
 import { fanout } from "./scenarios/fanout.js";
 import { memory } from "./scenarios/memory.js";
 import { refused } from "./scenarios/refused.js";
+import { reshard } from "./scenarios/reshard.js";
 import { scale } from "./scenarios/scale.js";
 import { throughput } from "./scenarios/throughput.js";
 import { TIMEOUT_MS, timeout } from "./scenarios/timeout.js";
@@ -37,6 +38,8 @@ const HARD_LIMIT_MS = 170_000;
 const SCALE_LIMIT_MS = 30 * 60_000;
 /** Extra time when `breaker` runs: about a minute of load with a hung, then healing, then flapping shard. */
 const BREAKER_LIMIT_MS = 90_000;
+/** Extra time when `reshard` runs: four servers, 2,200,000 rows seeded, three moves of 1,000,000 rows under load. */
+const RESHARD_LIMIT_MS = 20 * 60_000;
 
 interface Env {
   ctx: BenchContext;
@@ -57,6 +60,7 @@ const SCENARIOS: Record<string, (env: Env) => Promise<ScenarioResult>> = {
   memory: ({ ctx, postgres }) => memory({ postgres, log: ctx.log }),
   breaker: ({ ctx, postgres }) => breaker({ postgres, log: ctx.log }),
   scale: ({ ctx, postgres }) => scale({ postgres, log: ctx.log }),
+  reshard: ({ ctx }) => reshard({ log: ctx.log }),
 };
 
 async function main(): Promise<number> {
@@ -72,7 +76,8 @@ async function main(): Promise<number> {
   const hardLimitMs =
     HARD_LIMIT_MS +
     (names.includes("scale") ? SCALE_LIMIT_MS : 0) +
-    (names.includes("breaker") ? BREAKER_LIMIT_MS : 0);
+    (names.includes("breaker") ? BREAKER_LIMIT_MS : 0) +
+    (names.includes("reshard") ? RESHARD_LIMIT_MS : 0);
   const host = machine();
   const started = performance.now();
   const log = (m: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${m}`);
