@@ -75,7 +75,10 @@ export class FunctionSecretRotation extends Construct {
       }),
     );
     this.role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ["secretsmanager:GetSecretValue"], resources: [shard.secret.secretArn] }),
+      new PolicyStatement({
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [shard.secret.secretArn],
+      }),
     );
     this.role.addToPrincipalPolicy(
       new PolicyStatement({ actions: ["rds-data:ExecuteStatement"], resources: [shard.clusterArn] }),

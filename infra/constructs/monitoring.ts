@@ -151,7 +151,10 @@ export class Monitoring extends Construct {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: "Per-shard latency (ms): p50 and p99",
-        left: [...perShard(METRIC.shardLatency, "p50", " p50"), ...perShard(METRIC.shardLatency, "p99", " p99")],
+        left: [
+          ...perShard(METRIC.shardLatency, "p50", " p50"),
+          ...perShard(METRIC.shardLatency, "p99", " p99"),
+        ],
         leftAnnotations: [{ value: props.shardTimeoutMs, label: "shard timeout" }],
         ...wide,
       }),

@@ -186,7 +186,11 @@ export class ShardCluster extends Construct {
       securityGroups: [props.securityGroup],
     });
     const cfnCluster = this.cluster.node.defaultChild as CfnDBCluster;
-    this.secret = Secret.fromSecretCompleteArn(this, "MasterSecret", cfnCluster.attrMasterUserSecretSecretArn);
+    this.secret = Secret.fromSecretCompleteArn(
+      this,
+      "MasterSecret",
+      cfnCluster.attrMasterUserSecretSecretArn,
+    );
     this.instances = this.cluster.node
       .findAll()
       .filter((c): c is CfnDBInstance => c instanceof CfnDBInstance);

@@ -48,7 +48,9 @@ export const CLONE_SUFFIX = "_clone";
 
 /** The other role of the pair: `sharded_api` <-> `sharded_api_clone`. */
 export function alternateUser(username: string): string {
-  return username.endsWith(CLONE_SUFFIX) ? username.slice(0, -CLONE_SUFFIX.length) : `${username}${CLONE_SUFFIX}`;
+  return username.endsWith(CLONE_SUFFIX)
+    ? username.slice(0, -CLONE_SUFFIX.length)
+    : `${username}${CLONE_SUFFIX}`;
 }
 
 /** Letters and digits only: nothing any shell, URL or connection string needs to escape. */
