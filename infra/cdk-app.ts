@@ -1,6 +1,7 @@
 import { App, type AppProps, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { readSettings } from "./context.js";
+import { FEATURE_FLAGS } from "./feature-flags.js";
 import { ShardedApiStack } from "./sharded-api-stack.js";
 
 export interface ShardedApiApp {
@@ -16,7 +17,8 @@ export interface ShardedApiApp {
  * needs no AWS access at all.
  */
 export function createCdkApp(props: AppProps = {}): ShardedApiApp {
-  const app = new App(props);
+  // The pinned feature flags first: context given by the caller (or the CLI) still wins, as in cdk.json.
+  const app = new App({ ...props, context: { ...FEATURE_FLAGS, ...props.context } });
   const settings = readSettings(app.node);
   const stack = new ShardedApiStack(app, settings.stackName, {
     settings,

@@ -4,6 +4,7 @@ import type { Node } from "constructs";
 import { DEFAULTS } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
 import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../functions/core/shard-map.js";
+import { derivedReservedConcurrency } from "./capacity.js";
 
 /** How a cluster leaves the stack: `snapshot` keeps a final snapshot, `retain` keeps the running cluster. */
 export type DataRemoval = "retain" | "snapshot" | "destroy";
@@ -43,8 +44,22 @@ export interface DeploySettings {
   readonly breakerCooldownMs: number;
   readonly functionTimeoutSeconds: number;
   readonly functionMemoryMb: number;
+  /** Requests per second, and burst, that the stage admits on each route (HTTP APIs throttle routes separately). */
   readonly throttleRateLimit: number;
   readonly throttleBurstLimit: number;
+  /**
+   * The function's reserved concurrency: by default the smaller of what the throttle and the clusters' capacity can
+   * use (`infra/capacity.ts`); 0 reserves none (the function then shares the account's unreserved pool).
+   */
+  readonly reservedConcurrency: number;
+  /** One Serverless v2 reader per cluster in another Availability Zone, for failover. Default true; demo false. */
+  readonly failoverReader: boolean;
+  /** An e-mail address subscribed to the alarm topic (confirm the subscription from the mail AWS sends). */
+  readonly alarmEmail: string | undefined;
+  /** X-Ray active tracing of the function. Default true. */
+  readonly tracing: boolean;
+  /** Days between rotations of each function secret (alternating users, infra/handlers/function-secret-rotation.ts). */
+  readonly functionSecretRotationDays: number;
   /** Reads are public by default (the mission is a public access point); writes always require IAM. */
   readonly requireIamForReads: boolean;
   readonly logRetention: RetentionDays;
@@ -72,6 +87,11 @@ export const CONTEXT_KEYS = [
   "functionMemoryMb",
   "throttleRateLimit",
   "throttleBurstLimit",
+  "reservedConcurrency",
+  "failoverReader",
+  "alarmEmail",
+  "tracing",
+  "functionSecretRotationDays",
   "requireIamForReads",
   "logRetentionDays",
   "logLevel",
@@ -79,8 +99,21 @@ export const CONTEXT_KEYS = [
 
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
 
-/** API Gateway cuts every integration at 29 s, so a longer function timeout would only hide the real limit. */
-export const MAX_FUNCTION_TIMEOUT_SECONDS = 29;
+/**
+ * An HTTP API waits at most 30 s for its integration, and the quota cannot be raised ("Quotas for configuring and
+ * running an HTTP API in API Gateway": maximum integration timeout 30 seconds,
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html; 29 s is the REST API's default).
+ */
+export const HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30;
+
+/**
+ * The longest function timeout allowed: a second under the integration timeout, so the function's own answer (a
+ * partial page, a 503 with `retry-after`) reaches the client before API Gateway gives up and answers for it.
+ */
+export const MAX_FUNCTION_TIMEOUT_SECONDS = HTTP_API_INTEGRATION_TIMEOUT_SECONDS - 1;
+
+/** A plain e-mail address (SNS validates it again and sends a confirmation). */
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** CloudWatch Logs accepts only these retentions; "never expire" is deliberately not offered. */
 const RETENTION_VALUES: ReadonlySet<number> = new Set<number>(
@@ -181,6 +214,18 @@ export function readSettings(node: Node): DeploySettings {
     throw new ConfigError(`context stackName: not a CloudFormation stack name: ${JSON.stringify(stackName)}`);
   }
 
+  const throttleRateLimit = num(raw, "throttleRateLimit", 50, 1, 10_000);
+  const maxConcurrency = derivedReservedConcurrency({
+    throttleRateLimit,
+    shardTimeoutMs,
+    deadlineMarginMs,
+    maxCapacity,
+  });
+  const alarmEmail = raw("alarmEmail");
+  if (alarmEmail !== undefined && (typeof alarmEmail !== "string" || !EMAIL.test(alarmEmail))) {
+    throw new ConfigError(`context alarmEmail: not an e-mail address: ${JSON.stringify(alarmEmail)}`);
+  }
+
   return {
     stackName,
     demo,
@@ -204,8 +249,13 @@ export function readSettings(node: Node): DeploySettings {
     breakerCooldownMs: num(raw, "breakerCooldownMs", DEFAULTS.breakerCooldownMs, 100, 600_000),
     functionTimeoutSeconds,
     functionMemoryMb: num(raw, "functionMemoryMb", 512, 128, 10_240),
-    throttleRateLimit: num(raw, "throttleRateLimit", 50, 1, 10_000),
+    throttleRateLimit,
     throttleBurstLimit: num(raw, "throttleBurstLimit", 100, 1, 5_000),
+    reservedConcurrency: num(raw, "reservedConcurrency", maxConcurrency, 0, 10_000),
+    failoverReader: bool(raw, "failoverReader", !demo),
+    alarmEmail: alarmEmail as string | undefined,
+    tracing: bool(raw, "tracing", true),
+    functionSecretRotationDays: num(raw, "functionSecretRotationDays", 30, 1, 365),
     requireIamForReads: bool(raw, "requireIamForReads", false),
     logRetention: retentionDays as RetentionDays,
     logLevel: oneOf(raw, "logLevel", "INFO", LOG_LEVELS),

@@ -39,9 +39,11 @@ export function applyRemovalPolicyTo(
 }
 
 /**
- * The master secret follows its cluster: it is the only stored password of the cluster, so it is deleted only with
- * a cluster that is itself destroyed. A secret cannot be snapshotted, so a cluster that leaves a final snapshot keeps
- * its secret too, or the snapshot could never be signed into again after a restore.
+ * The function's secret follows its cluster: it holds the password of the function's role inside the cluster, so it is
+ * deleted only with a cluster that is itself destroyed. A secret cannot be snapshotted, so a cluster that leaves a
+ * final snapshot (or is retained) keeps it too: a restored snapshot's `sharded_api` role still has that password.
+ * (The master secret is Aurora's own, `ManageMasterUserPassword`: Aurora deletes it with the cluster, and a restored
+ * cluster gets a new one with `aws rds modify-db-cluster --manage-master-user-password`.)
  */
 export function secretRemovalPolicy(clusterRemoval: RemovalPolicy): RemovalPolicy {
   return clusterRemoval === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;

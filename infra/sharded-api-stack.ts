@@ -5,6 +5,8 @@ import { ShardedHttpApi } from "./constructs/api.js";
 import { ApiFunction, NODE_RUNTIME } from "./constructs/api-function.js";
 import { shardClusterParameters } from "./constructs/cluster-parameters.js";
 import { FunctionDatabaseRoles } from "./constructs/function-role.js";
+import { FunctionSecretRotation } from "./constructs/function-secret-rotation.js";
+import { Monitoring } from "./constructs/monitoring.js";
 import { Network } from "./constructs/network.js";
 import { ShardSchemas } from "./constructs/schema.js";
 import { SHARD_DB_PORT, ShardCluster } from "./constructs/shard-cluster.js";
@@ -26,8 +28,8 @@ export interface ShardedApiStackProps extends StackProps {
 
 /**
  * The whole API: an isolated VPC, one Aurora PostgreSQL Serverless v2 cluster per shard of the shard map (three by
- * default) with its schema and shard fence, the Lambda function that reads them all through the RDS Data API, and the
- * HTTP API in front of it. The clusters share a parameter group with logical replication on and a security group that
+ * default) with its schema and shard fence, the Lambda function that reads them all through the RDS Data API, the
+ * HTTP API in front of it, and the alarms, topic and dashboard that watch them. The clusters share a parameter group with logical replication on and a security group that
  * lets one shard's subscription reach another's writer: what online resharding's moves need (docs/deploy.md).
  */
 export class ShardedApiStack extends Stack {
@@ -36,6 +38,7 @@ export class ShardedApiStack extends Stack {
   readonly apiFunction: ApiFunction;
   readonly httpApi: ShardedHttpApi;
   readonly alarms: ApiAlarms;
+  readonly monitoring: Monitoring;
 
   constructor(scope: Construct, id: string, props: ShardedApiStackProps) {
     super(scope, id, props);
@@ -75,6 +78,13 @@ export class ShardedApiStack extends Stack {
       logRetention,
       logRemovalPolicy: logRemoval,
     });
+    const rotation = new FunctionSecretRotation(this, "FunctionSecretRotation", {
+      tableName: settings.tableName,
+      shardTimeoutMs: settings.shardTimeoutMs,
+      rotationDays: settings.functionSecretRotationDays,
+      logRetention,
+      logRemovalPolicy: logRemoval,
+    });
 
     this.shards = settings.shardMap.shards.map(({ id: shardId, ranges }) => {
       const shard = new ShardCluster(this, `Shard${shardId}`, {
@@ -88,6 +98,9 @@ export class ShardedApiStack extends Stack {
         removalPolicy: dataRemovalPolicy(settings.removalPolicy),
         securityGroup: network.clusterSecurityGroup,
         parameterGroup: clusterParameters,
+        failoverReader: settings.failoverReader,
+        logRetention,
+        logRemovalPolicy: logRemoval,
       });
       // A shard that owns nothing yet (`"ranges": []`) gets its table and fence but no sample rows.
       const schema = schemas.addShard(
@@ -96,7 +109,8 @@ export class ShardedApiStack extends Stack {
         settings.seedSampleRows ? { seedRanges: ranges } : {},
       );
       // The role SQL grants on the table and on the fence's schema: both must exist first.
-      functionRoles.addShard(shard, [schema.table, schema.fenceSchema]);
+      const role = functionRoles.addShard(shard, [schema.table, schema.fenceSchema]);
+      rotation.addShard(shard, [role]);
       return shard;
     });
 
@@ -115,6 +129,8 @@ export class ShardedApiStack extends Stack {
       memorySize: settings.functionMemoryMb,
       logRetention,
       logRemovalPolicy: logRemoval,
+      reservedConcurrency: settings.reservedConcurrency,
+      tracing: settings.tracing,
     });
     for (const shard of this.shards) shard.grantFunctionAccess(this.apiFunction.handler);
 
@@ -132,6 +148,20 @@ export class ShardedApiStack extends Stack {
       service: POWERTOOLS_SERVICE_NAME,
       shardIds: this.shards.map((s) => s.shardId),
     });
+    this.monitoring = new Monitoring(this, "Monitoring", {
+      namespace: METRICS_NAMESPACE,
+      service: POWERTOOLS_SERVICE_NAME,
+      shards: this.shards,
+      handler: this.apiFunction.handler,
+      functionTimeout: Duration.seconds(settings.functionTimeoutSeconds),
+      reservedConcurrency: settings.reservedConcurrency,
+      api: this.httpApi.api,
+      shardTimeoutMs: settings.shardTimeoutMs,
+      maxCapacity: settings.maxCapacity,
+      alarmEmail: settings.alarmEmail,
+    });
+    // Last: every alarm of the stack, wherever it was made, notifies the topic.
+    this.monitoring.attachActions(this);
 
     new CfnOutput(this, "ApiUrl", { value: this.httpApi.url, description: "Base URL of the HTTP API" });
     for (const shard of this.shards) {
@@ -141,7 +171,7 @@ export class ShardedApiStack extends Stack {
       });
       new CfnOutput(this, `Shard${shard.shardId}SecretArn`, {
         value: shard.secret.secretArn,
-        description: `Master secret of shard ${shard.shardId} (Data API secretArn)`,
+        description: `Aurora-managed master secret of shard ${shard.shardId} (Data API secretArn, administration only)`,
       });
     }
     // The reshard tool's `--shards FILE`, written by `aws cloudformation describe-stacks` (docs/deploy.md). One output

@@ -19,8 +19,8 @@ export interface ApiAlarmsProps {
  * Alarms on the function's own metrics (EMF, written by functions/observability/metrics.ts): too many partial
  * answers overall, and per shard too many timeouts or too many errors. Both per-shard alarms are needed: an
  * overloaded or hung cluster shows as `timeout`, but a paused (DatabaseResumingException), unreachable or refusing
- * one shows as `error`, and an alarm on timeouts alone never sees it. No actions are attached: subscribe a topic with
- * `alarm.addAlarmAction(...)` where one exists.
+ * one shows as `error`, and an alarm on timeouts alone never sees it. The stack's `Monitoring` sends them, with every
+ * other alarm, to its SNS topic.
  */
 export class ApiAlarms extends Construct {
   readonly partialResponses: Alarm;

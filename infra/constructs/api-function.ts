@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Role, ServicePrincipal } from "aws-cdk-lib/aws-iam";
-import { Architecture, type CfnFunction, Runtime } from "aws-cdk-lib/aws-lambda";
+import { Architecture, type CfnFunction, Runtime, Tracing } from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
@@ -34,6 +34,10 @@ export interface ApiFunctionProps {
   readonly logRetention?: RetentionDays;
   /** @default RemovalPolicy.RETAIN */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /** Reserved concurrency (`infra/capacity.ts`); 0 or undefined reserves none. */
+  readonly reservedConcurrency?: number;
+  /** X-Ray active tracing. @default true */
+  readonly tracing?: boolean;
 }
 
 /**
@@ -41,8 +45,8 @@ export interface ApiFunctionProps {
  * esbuild (never Docker) into a minified ES module with a source map. The AWS SDK is bundled from the lockfile, so
  * the function runs the pinned `@aws-sdk/client-rds-data` rather than whatever version the runtime ships.
  *
- * Its role has no managed policy: it may write to its own log group, and the stack grants it the Data API on each
- * cluster and read access to each cluster's secret, nothing more. It is not in the VPC: the Data API needs none.
+ * Its role has no managed policy: it may write to its own log group and send trace segments to X-Ray, and the stack
+ * grants it the Data API on each cluster and read access to each cluster's function secret, nothing more. It is not in the VPC: the Data API needs none.
  */
 export class ApiFunction extends Construct {
   readonly handler: NodejsFunction;
@@ -73,6 +77,10 @@ export class ApiFunction extends Construct {
       logGroup: this.logGroup,
       environment: props.environment,
       description: "Sharded data API: reads every shard in parallel through the RDS Data API",
+      // Lambda samples requests and records the invocation's segment (init, invocation, overhead) itself; the
+      // function adds one subsegment per shard call (functions/observability/tracing.ts).
+      tracing: props.tracing === false ? Tracing.DISABLED : Tracing.ACTIVE,
+      ...(props.reservedConcurrency ? { reservedConcurrentExecutions: props.reservedConcurrency } : {}),
       bundling: {
         format: OutputFormat.ESM,
         banner: REQUIRE_SHIM,
@@ -88,5 +96,12 @@ export class ApiFunction extends Construct {
       },
     });
     (this.handler.node.defaultChild as CfnFunction).overrideLogicalId(API_FUNCTION_LOGICAL_ID);
+    if (props.tracing !== false) {
+      Validations.of(role).acknowledge({
+        id: "AwsSolutions-IAM5[Resource::*]",
+        reason:
+          "Active tracing's xray:PutTraceSegments and xray:PutTelemetryRecords, which Lambda adds: X-Ray defines no resource types for them, so IAM accepts only * (Service Authorization Reference, Actions defined by AWS X-Ray). Every other statement of the role names its resources.",
+      });
+    }
   }
 }

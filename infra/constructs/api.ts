@@ -39,9 +39,9 @@ const ACCESS_LOG_FORMAT = {
 export interface ShardedHttpApiProps {
   /** The function behind every route. */
   readonly handler: IFunction;
-  /** Steady-state requests per second for the whole stage. @default 50 */
+  /** Steady-state requests per second on each route: HTTP APIs apply the stage default per route. @default 50 */
   readonly throttleRateLimit?: number;
-  /** Burst of requests above the rate. @default 100 */
+  /** Burst of requests above the rate, per route. @default 100 */
   readonly throttleBurstLimit?: number;
   /** Require IAM (SigV4) on reads too, not only on writes. @default false */
   readonly requireIamForReads?: boolean;
@@ -52,7 +52,7 @@ export interface ShardedHttpApiProps {
 }
 
 /**
- * The public access point: an HTTP API whose `$default` stage throttles every route and writes an access log line
+ * The public access point: an HTTP API whose `$default` stage throttles each route on its own and writes an access log line
  * per request. Reads are public unless `requireIamForReads`; writes always require IAM authorization.
  */
 export class ShardedHttpApi extends Construct {

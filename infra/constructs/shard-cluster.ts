@@ -1,16 +1,21 @@
 import { Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { type ISecurityGroup, type IVpc, SubnetType } from "aws-cdk-lib/aws-ec2";
 import { type IGrantable, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import {
   AuroraPostgresEngineVersion,
+  type CfnDBCluster,
+  CfnDBInstance,
   ClusterInstance,
   Credentials,
   DatabaseCluster,
   DatabaseClusterEngine,
+  DatabaseInsightsMode,
   DatabaseSecret,
   type IParameterGroup,
+  PerformanceInsightRetention,
 } from "aws-cdk-lib/aws-rds";
-import type { ISecret } from "aws-cdk-lib/aws-secretsmanager";
+import { type ISecret, Secret } from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import {
   applyRemovalPolicyTo,
@@ -66,11 +71,33 @@ export interface ShardClusterProps {
   readonly securityGroup: ISecurityGroup;
   /** The shared custom DB cluster parameter group (`shardClusterParameters`: `rds.logical_replication`). */
   readonly parameterGroup: IParameterGroup;
+  /**
+   * A Serverless v2 reader in the second Availability Zone (promotion tier 1, scaling with the writer), so Aurora fails
+   * over to it when the writer's instance or zone fails instead of replacing the writer. @default true
+   */
+  readonly failoverReader?: boolean;
+  /** Retention of the cluster's exported PostgreSQL log. @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** @default RemovalPolicy.RETAIN */
+  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
+/** The PostgreSQL log the clusters export to CloudWatch Logs (the only log type Aurora PostgreSQL exports). */
+export const EXPORTED_LOG_TYPES = ["postgresql"] as const;
+
+/** Performance Insights on each instance too, as on the cluster (Database Insights, Standard: 7 days, free). */
+const INSTANCE_INSIGHTS = {
+  enablePerformanceInsights: true,
+  performanceInsightRetention: PerformanceInsightRetention.DEFAULT,
+} as const;
+
+/** The master user: Aurora manages its password in Secrets Manager and rotates it (see `ShardCluster.secret`). */
+export const MASTER_USERNAME = "postgres";
+
 /**
- * One shard: an Aurora PostgreSQL Serverless v2 cluster with a single writer, the RDS Data API enabled, storage
- * encryption, IAM database authentication and a generated master secret. It lives in the VPC's isolated subnets and
+ * One shard: an Aurora PostgreSQL Serverless v2 cluster with a writer and (by default) a failover reader in the other
+ * Availability Zone, the RDS Data API enabled, storage encryption, IAM database authentication, an Aurora-managed
+ * master secret, PostgreSQL's log exported to CloudWatch Logs and Database Insights (Standard). It lives in the VPC's isolated subnets and
  * its security group admits only the other shards' clusters on the PostgreSQL port (a move's subscription): clients
  * reach it through the Data API only.
  */
@@ -78,13 +105,26 @@ export class ShardCluster extends Construct {
   readonly shardId: number;
   readonly databaseName: string;
   readonly cluster: DatabaseCluster;
-  /** The generated master secret: administration (the schema step) only, never the API function. */
+  /**
+   * The master user's secret, managed by Aurora (`ManageMasterUserPassword`): Aurora creates it, keeps the password in
+   * it and rotates it itself, every 7 days by default, with no rotation function and no network path from our VPC to
+   * Secrets Manager ("Password management with Amazon Aurora and AWS Secrets Manager", Aurora User Guide,
+   * https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-secrets-manager.html). Administration (the schema
+   * step, the role step, the reshard tool) only, never the API function. The Data API reads it at each call, so a
+   * rotation needs nothing from us.
+   */
   readonly secret: ISecret;
   /**
-   * The API function's own generated secret (user `sharded_api`): the Data API signs the function in with it, as the
-   * least-privilege role the schema step creates (`infra/role-sql.ts`).
+   * The API function's own generated secret (user `sharded_api`, later alternating with `sharded_api_clone`): the Data
+   * API signs the function in with it, as the least-privilege role the role step creates (`infra/role-sql.ts`). It is
+   * attached to the cluster and names the master secret (`masterarn`), as AWS's alternating-users rotation expects,
+   * so the rotation function (`FunctionSecretRotation`) finds everything it needs in the secret itself.
    */
   readonly functionSecret: ISecret;
+  /** The instances: the writer, then the failover reader when there is one. */
+  readonly instances: readonly CfnDBInstance[];
+  /** The cluster's exported PostgreSQL log, created before any instance can write to it. */
+  readonly postgresLog: LogGroup;
 
   constructor(scope: Construct, id: string, props: ShardClusterProps) {
     super(scope, id);
@@ -93,43 +133,90 @@ export class ShardCluster extends Construct {
     const minCapacity = props.minCapacity ?? 0.5;
     const deletionProtection = props.deletionProtection ?? true;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
+    const [writerZone, readerZone] = props.vpc.availabilityZones;
 
     this.cluster = new DatabaseCluster(this, "Cluster", {
       engine: SHARD_ENGINE,
       parameterGroup: props.parameterGroup,
-      writer: ClusterInstance.serverlessV2("Writer", { autoMinorVersionUpgrade: true }),
+      // Pinned to the VPC's zones, one each: a failover then always moves the writer to the other zone.
+      writer: ClusterInstance.serverlessV2("Writer", {
+        ...INSTANCE_INSIGHTS,
+        autoMinorVersionUpgrade: true,
+        ...(writerZone ? { availabilityZone: writerZone } : {}),
+      }),
+      // Promotion tier 1 (scaleWithWriter): first in line for failover, and as large as the writer when it takes over
+      // ("Aurora Serverless v2 capacity: Choosing the promotion tier for an Aurora Serverless v2 reader", Aurora User
+      // Guide, aurora-serverless-v2.setting-capacity.html).
+      readers:
+        props.failoverReader === false
+          ? []
+          : [
+              ClusterInstance.serverlessV2("Reader", {
+                ...INSTANCE_INSIGHTS,
+                scaleWithWriter: true,
+                autoMinorVersionUpgrade: true,
+                ...(readerZone ? { availabilityZone: readerZone } : {}),
+              }),
+            ],
       serverlessV2MinCapacity: minCapacity,
       serverlessV2MaxCapacity: props.maxCapacity ?? 2,
       ...(minCapacity === 0 ? { serverlessV2AutoPauseDuration: props.autoPause ?? Duration.minutes(5) } : {}),
       enableDataApi: true,
-      credentials: Credentials.fromGeneratedSecret("postgres"),
+      credentials: Credentials.fromUsername(MASTER_USERNAME),
+      manageMasterUserPassword: true,
       defaultDatabaseName: props.databaseName,
       storageEncrypted: true,
       iamAuthentication: true,
       // Stated rather than implied: the Data API does not use the port; only another shard's subscription does.
       port: SHARD_DB_PORT,
       backup: { retention: props.backupRetention ?? Duration.days(7) },
+      // PostgreSQL's log in CloudWatch Logs ("Publishing Aurora PostgreSQL logs to Amazon CloudWatch Logs", Aurora User
+      // Guide, AuroraPostgreSQL.CloudWatch.html); its log group is ours (below), so it has a retention.
+      cloudwatchLogsExports: [...EXPORTED_LOG_TYPES],
+      // Database Insights, Standard mode: Performance Insights with its free 7 days of history (counter metrics, top
+      // SQL and waits per instance); Advanced mode would need 15 months and is billed per vCPU-hour
+      // ("Monitoring Amazon Aurora databases with CloudWatch Database Insights", Aurora User Guide, USER_DatabaseInsights.html).
+      enablePerformanceInsights: true,
+      performanceInsightRetention: PerformanceInsightRetention.DEFAULT,
+      databaseInsightsMode: DatabaseInsightsMode.STANDARD,
       deletionProtection,
       removalPolicy,
       vpc: props.vpc,
       vpcSubnets: { subnetType: SubnetType.PRIVATE_ISOLATED },
       securityGroups: [props.securityGroup],
     });
-    const secret = this.cluster.secret;
-    if (secret === undefined) throw new Error(`shard ${props.shardId}: the cluster has no generated secret`);
-    this.secret = secret;
-    this.functionSecret = new DatabaseSecret(this, "FunctionSecret", {
-      username: FUNCTION_DB_USER,
-      // PostgreSQL and the Data API take any character; these would only trouble someone pasting it into a shell.
-      excludeCharacters: " %+~`#$&*()|[]{}:;<>?!'/@\"\\",
+    const cfnCluster = this.cluster.node.defaultChild as CfnDBCluster;
+    this.secret = Secret.fromSecretCompleteArn(
+      this,
+      "MasterSecret",
+      cfnCluster.attrMasterUserSecretSecretArn,
+    );
+    this.instances = this.cluster.node
+      .findAll()
+      .filter((c): c is CfnDBInstance => c instanceof CfnDBInstance);
+
+    // Aurora writes to `/aws/rds/cluster/<cluster>/postgresql` and creates the group itself if it is missing, without a
+    // retention. This one exists first: it names the cluster, and every instance (which is what writes the log) waits
+    // for it, so Aurora never gets to create its own.
+    this.postgresLog = new LogGroup(this, "PostgresLog", {
+      logGroupName: `/aws/rds/cluster/${this.cluster.clusterIdentifier}/postgresql`,
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
+    for (const instance of this.instances) instance.node.addDependency(this.postgresLog);
+
+    const functionSecret = new DatabaseSecret(this, "FunctionSecret", {
+      username: FUNCTION_DB_USER,
+      dbname: props.databaseName,
+      // `masterarn`: the secret that may change this user's password (the alternating-users rotation's convention).
+      masterSecret: this.secret,
+      // PostgreSQL and the Data API take any character; these would only trouble someone pasting it into a shell.
+      excludeCharacters: FUNCTION_SECRET_EXCLUDED_CHARACTERS,
+    });
+    // Attached: Secrets Manager adds the cluster's identifier, engine, host and port to the secret's value.
+    this.functionSecret = functionSecret.attach(this.cluster);
     applyLifecycle(this, removalPolicy);
 
-    Validations.of(this).acknowledge({
-      id: "AwsSolutions-SMG4",
-      reason:
-        "Rotating the master secret needs a rotation Lambda inside the VPC plus a Secrets Manager interface endpoint, which this NAT-less, isolated design leaves out; the secret is never handed to people or clients, only read by the Data API for callers that hold IAM permission on this one secret.",
-    });
     if (!deletionProtection) {
       Validations.of(this).acknowledge({
         id: "AwsSolutions-RDS10",
@@ -166,14 +253,16 @@ export class ShardCluster extends Construct {
   }
 }
 
+/** Characters the function's generated passwords leave out (the rotation function generates with the same set). */
+export const FUNCTION_SECRET_EXCLUDED_CHARACTERS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\";
+
 /**
- * What happens to the shard's resources when they leave the stack: the master secret follows the cluster (see
- * `secretRemovalPolicy`), and a retained cluster keeps its subnet group, security group and writer instance as well
+ * What happens to the shard's resources when they leave the stack: the function's secret follows the cluster (see
+ * `secretRemovalPolicy`; the master secret is Aurora's, which deletes it with the cluster), and a retained cluster keeps its subnet group, security group and writer instance as well
  * (the stack retains the network; see `RESOURCES_A_RETAINED_CLUSTER_NEEDS`).
  */
 function applyLifecycle(shard: ShardCluster, removalPolicy: RemovalPolicy): void {
   const secretPolicy = secretRemovalPolicy(removalPolicy);
-  // Under the shard, not only the cluster: the function role's secret follows the cluster too.
   applyRemovalPolicyTo(
     shard,
     new Set(["AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment"]),

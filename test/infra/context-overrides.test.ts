@@ -58,12 +58,12 @@ describe("retained clusters (removalPolicy=retain)", () => {
   const policies = (type: string) =>
     Object.values(template.findResources(type)).map((r) => [r.DeletionPolicy, r.UpdateReplacePolicy]);
 
-  it("keeps every cluster with its writer, both secrets, subnet group, and the shared security group (with its rules) and parameter group", () => {
+  it("keeps every cluster with its writer and reader, the function's secret, subnet group, and the shared security group (with its rules) and parameter group", () => {
     for (const [type, count] of [
       ["AWS::RDS::DBCluster", 3],
-      ["AWS::RDS::DBInstance", 3],
-      // Per shard the master secret and the function role's secret: a kept cluster keeps both passwords.
-      ["AWS::SecretsManager::Secret", 6],
+      ["AWS::RDS::DBInstance", 6],
+      // Per shard the function role's secret (the master secret is Aurora's, kept with its cluster by Aurora).
+      ["AWS::SecretsManager::Secret", 3],
       ["AWS::SecretsManager::SecretTargetAttachment", 3],
       ["AWS::RDS::DBSubnetGroup", 3],
       // One security group and one cluster parameter group for all clusters (infra/constructs/network.ts,

@@ -57,9 +57,92 @@ describe("the README and docs/", () => {
         (a) => a.Properties.MetricName as string,
       ),
     );
-    expect(metrics).toEqual(new Set(["PartialResponses", "ShardTimeouts", "ShardErrors"]));
+    expect(metrics).toEqual(
+      new Set([
+        "PartialResponses",
+        "ShardTimeouts",
+        "ShardErrors",
+        "Errors",
+        "Throttles",
+        "Duration",
+        "5xx",
+        "Latency",
+        "ACUUtilization",
+      ]),
+    );
     const alarms = docs.observability.slice(docs.observability.indexOf("**Alarms**"));
     for (const metric of metrics) expect(alarms).toContain(`\`${metric}\``);
+    // They reach someone: the topic, and the e-mail setting.
+    expect(alarms).toContain("SNS topic");
+    expect(docs.deploy).toContain("`alarmEmail`");
+  });
+
+  it("count in the cost table what the template creates: instances, secrets, alarms, the dashboard, custom metrics", () => {
+    const costs = section(docs.deploy, "What it costs at rest");
+    const count = (type: string) => Object.keys(template.findResources(type)).length;
+    const clusters = Object.values(template.findResources("AWS::RDS::DBCluster"));
+    // Aurora-managed master secrets are billed like any secret but are not resources of the template.
+    const secrets =
+      count("AWS::SecretsManager::Secret") +
+      clusters.filter((c) => c.Properties.ManageMasterUserPassword === true).length;
+    expect(secrets).toBe(6);
+    expect(costs).toContain(`${secrets} secrets × $0.40`);
+    expect(costs).toContain(`$${(secrets * 0.4).toFixed(2)} / month`);
+    const instances = count("AWS::RDS::DBInstance");
+    expect(costs).toContain(`${instances} instances (3 writers, 3 readers)`);
+    expect(costs).toContain(
+      `${instances} × 0.5 × 0.12 × 730 h ≈ **$${Math.round(instances * 0.5 * 0.12 * 730)} / month**`,
+    );
+    const alarms = count("AWS::CloudWatch::Alarm");
+    expect(costs).toContain(`CloudWatch alarms: ${alarms} × $0.10`);
+    expect(count("AWS::CloudWatch::Dashboard")).toBe(1);
+    expect(costs).toContain("CloudWatch dashboard: 1");
+    // The function's EMF metrics: 6 per shard (dimension shard) and 2 for the whole API.
+    const perShard = [
+      "ShardLatency",
+      "ShardTimeouts",
+      "ShardErrors",
+      "ShardUnavailable",
+      "BreakerOpened",
+      "BreakerClosed",
+    ];
+    const customMetrics = perShard.length * clusters.length + 2;
+    for (const name of [...perShard, "PartialResponses", "RequestLatency"])
+      expect(docs.observability).toContain(name);
+    expect(costs).toContain(`Custom metrics: ${customMetrics}`);
+    // The paused demo: the secrets and the alarms stay billed, so never "$1 to $2".
+    expect(costs).toContain(`at least about $${(secrets * 0.4 + alarms * 0.1).toFixed(2)} per month`);
+    expect(everyPage).not.toMatch(/\$1 to \$2 per month/);
+  });
+
+  it("say the HTTP API's integration timeout is 30 s, and that the throttle applies per route", () => {
+    expect(docs.deploy).toContain("HTTP API's 30 s integration timeout");
+    expect(docs.deploy).not.toMatch(/29 \(API Gateway's limit\)/);
+    expect(docs.deploy).toMatch(/throttleRateLimit`\s*\|[^\n]*\*\*per route\*\*/);
+    expect(docs.deploy).not.toContain("requests per second for the whole stage");
+    for (const what of ["AWS WAF", "per-client throttling", "CloudFront"])
+      expect(docs.deploy).toContain(what);
+  });
+
+  it("plan a failover test, and tell the rotation story of both kinds of secret", () => {
+    const failover = section(docs.deploy, "Failover");
+    expect(failover).toContain("aws rds failover-db-cluster");
+    expect(failover).toContain("Failover test plan");
+    const rotation = section(docs.deploy, "Secrets and their rotation");
+    for (const claim of ["ManageMasterUserPassword", "sharded_api_clone", "alternat", "rotate-secret"]) {
+      expect(rotation).toContain(claim);
+    }
+  });
+
+  it("keep the function secrets at teardown, and say so", () => {
+    const teardown = section(docs.deploy, "Teardown");
+    expect(teardown).toContain("**function secrets**");
+    template.allResources("AWS::SecretsManager::Secret", { DeletionPolicy: "Retain" });
+  });
+
+  it("name the SAM CLI version that knows nodejs24.x, and rootless Docker's host-gateway", () => {
+    expect(docs.sam).toContain("SAM CLI 1.147.1 or later");
+    expect(docs.sam).toContain("Rootless Docker");
   });
 
   it("run sam local against host.docker.internal, with --add-host on Linux, never --docker-network host", () => {
