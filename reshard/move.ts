@@ -91,14 +91,19 @@ async function hasMarker(ctx: RunContext, plan: Plan): Promise<boolean> {
   return rows.length > 0;
 }
 
+/** How often the catch-up looks for the marker: the range is frozen meanwhile, so every poll is write pause. */
+const MARKER_POLL_MS = 10;
+
 /**
  * Waits for the freeze's marker on the target: logical replication applies the source's transactions in commit
- * order, so once it is there the target has every write the source committed before the freeze. Then the
- * replication goes, so that the source's later deletes of the range never reach the target. Returns false when the
- * marker did not come within five shard timeouts (the caller aborts).
+ * order, so once it is there the target has every write the source committed before the freeze. Returns false when
+ * the marker did not come within five shard timeouts (the caller aborts). The replication is taken down later, at
+ * cleanup, not here: the range is frozen until `open`, and dropping a subscription waits for the source's walsender
+ * to let go of its slot (hundreds of milliseconds), while nothing more can reach the target (the source's rows of
+ * the range do not change until cleanup deletes them).
  */
 export async function catchup(ctx: RunContext, plan: Plan): Promise<boolean> {
-  const { source, target, name } = parts(ctx, plan);
+  const { target, name } = parts(ctx, plan);
   const deadline = performance.now() + ctx.shardTimeoutMs * 5;
   while (!(await hasMarker(ctx, plan))) {
     if (!(await subscriptionExists(target, name))) {
@@ -107,15 +112,18 @@ export async function catchup(ctx: RunContext, plan: Plan): Promise<boolean> {
       );
     }
     if (performance.now() > deadline) return false;
-    await sleep(ctx.pollMs);
+    await sleep(Math.min(ctx.pollMs, MARKER_POLL_MS));
   }
-  await dropReplication(source, target, name);
   return true;
 }
 
-/** Deletes the range's rows on the source (which no longer owns them), with progress. */
+/**
+ * Takes the replication down (its deletes must never reach the target), then deletes the range's rows on the source
+ * (which no longer owns them), with progress.
+ */
 export async function cleanup(ctx: RunContext, plan: Plan): Promise<void> {
-  const { range, source, target } = parts(ctx, plan);
+  const { range, source, target, name } = parts(ctx, plan);
+  await dropReplication(source, target, name);
   await deleteRange(source, range, {
     batch: plan.batch,
     pauseMs: plan.pauseMs,

@@ -55,7 +55,7 @@ export function planMove(current: Current, spec: Extract<OpSpec, { kind: "move" 
       },
       {
         name: "catchup",
-        does: `wait for the marker on shard ${spec.to}; drop subscription, slot, publication`,
+        does: `wait for the marker on shard ${spec.to}`,
         writes: [],
       },
       {
@@ -88,7 +88,11 @@ export function planMove(current: Current, spec: Extract<OpSpec, { kind: "move" 
         does: `every other shard: map version ${version}`,
         writes: publishWrites(current, [spec.from, spec.to], version, after),
       },
-      { name: "cleanup", does: `shard ${spec.from} deletes its rows of ${r}`, writes: [] },
+      {
+        name: "cleanup",
+        does: `drop subscription, slot, publication; shard ${spec.from} deletes its rows of ${r}`,
+        writes: [],
+      },
     ],
     abortWrites: [{ shard: spec.from, fence: values(source, {}) }],
   };

@@ -32,9 +32,11 @@ export class ShardAdmin {
   constructor(readonly address: ShardAddress) {
     this.#client = new RDSDataClient({
       region: arnRegion(address.resourceArn),
-      // One attempt: a statement that failed is reported and the step fails; `resume` re-runs the step, which is
-      // written to be re-run, whereas a blind retry of DDL would report "already exists" for its own first attempt.
-      maxAttempts: 1,
+      // The SDK retries socket errors and 5xx: a connection that went stale while the tool waited (a long cleanup on
+      // another shard) must not fail a step. Every statement of the tool may run twice: fence writes and batched
+      // deletes are idempotent, and a retried CREATE that reports "already exists" fails its step, which `resume`
+      // re-runs after checking what exists.
+      maxAttempts: 3,
       // A local endpoint accepts only the local credentials (never the user's own); AWS takes the default chain.
       ...(address.endpoint ? { endpoint: address.endpoint, credentials: LOCAL_CREDENTIALS } : {}),
     });
