@@ -21,7 +21,13 @@
  *   target has it, the target has every write the source committed before the freeze (logical replication applies
  *   transactions in commit order).
  */
-import { FENCE_SCHEMA, FROZEN_STATE, multirange, STALE_MAP_STATE } from "../functions/core/fence.js";
+import {
+  DEADLINE_STATE,
+  FENCE_SCHEMA,
+  FROZEN_STATE,
+  multirange,
+  STALE_MAP_STATE,
+} from "../functions/core/fence.js";
 import { MAX_ID, MIN_ID, type ShardMap } from "../functions/core/shard-map.js";
 import { quoteIdent } from "../functions/core/sql-identifier.js";
 
@@ -39,6 +45,9 @@ export function unownedLiteral(map: ShardMap): string {
 export function storedMapJson(map: ShardMap): string {
   return JSON.stringify({ shards: map.shards.map((s) => ({ id: s.id, ranges: s.ranges })) });
 }
+
+/** An SQL string literal of our own text. */
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
 /** Dollar-quotes a body that never contains the tag (the bodies below are ours). */
 const body = (tag: string, text: string) => `$${tag}$${text}$${tag}$`;
@@ -112,10 +121,45 @@ END`,
 )}`;
 
 /**
- * The fence's objects, as ONE idempotent statement: a DO block that runs each DDL (the Data API runs one statement per
- * call, and CREATE FUNCTION cannot share one with others). Run as the database's owner.
+ * The write deadline, checked again at commit (docs/api.md, "What a 503 means for your write"). A write statement
+ * sets `sharding.commit_by` for its own transaction (`set_config(..., true)`), the instant by which it must have
+ * committed; this deferred constraint trigger runs at COMMIT and rolls the write back when that instant has passed.
+ * So a write the function has given up on cannot commit later, whatever the session's `statement_timeout` or
+ * `lock_timeout` are and however long it waited for a lock. Rows changed by anything else (the reshard tool's
+ * cleanup, logical replication's apply, which runs with triggers of origin off) queue no event: the WHEN clause.
  */
-export function fenceSchemaSql(): string {
+const COMMIT_BY = `CREATE OR REPLACE FUNCTION ${S}.check_commit_by()
+RETURNS trigger LANGUAGE plpgsql AS ${body(
+  "f",
+  `
+BEGIN
+  IF clock_timestamp() > current_setting('${S}.commit_by')::timestamptz THEN
+    RAISE EXCEPTION 'write deadline passed before commit' USING ERRCODE = '${DEADLINE_STATE}';
+  END IF;
+  RETURN NULL;
+END`,
+)}`;
+
+function commitByTrigger(table: string): string {
+  const name = `${S}_commit_by`;
+  const create = `CREATE CONSTRAINT TRIGGER ${name} AFTER INSERT OR UPDATE OR DELETE ON ${quoteIdent(table)}
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (coalesce(current_setting('${S}.commit_by', true), '') <> '')
+    EXECUTE FUNCTION ${S}.check_commit_by()`;
+  // A constraint trigger has no CREATE OR REPLACE: created once, when the table has none of that name.
+  return `DO ${body(
+    "t",
+    `BEGIN IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = '${name}' AND tgrelid = ${literal(quoteIdent(table))}::regclass)
+    THEN EXECUTE ${body("c", create)}; END IF; END`,
+  )}`;
+}
+
+/**
+ * The fence's objects, as ONE idempotent statement: a DO block that runs each DDL (the Data API runs one statement per
+ * call, and CREATE FUNCTION cannot share one with others), with the commit-time deadline check on `table`. Run as the
+ * database's owner.
+ */
+export function fenceSchemaSql(table = "data_1"): string {
   const ddl = [
     `CREATE SCHEMA IF NOT EXISTS ${S}`,
     `CREATE TABLE IF NOT EXISTS ${S}.fence (
@@ -140,6 +184,8 @@ export function fenceSchemaSql(): string {
     ADMIT_WRITE,
     SET_FENCE,
     `REVOKE ALL ON FUNCTION ${S}.set_fence(bigint, text, text, text, jsonb, text) FROM PUBLIC`,
+    COMMIT_BY,
+    commitByTrigger(table),
   ];
   return `DO ${body("fence", `BEGIN\n${ddl.map((d) => `EXECUTE ${body("ddl", d)};`).join("\n")}\nEND`)}`;
 }
@@ -151,7 +197,6 @@ export function fenceSchemaSql(): string {
  */
 export function fenceInitSql(shardId: number, map: ShardMap): string {
   const owned = multirange(map.rangesOf(shardId) ?? []);
-  const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
   return [
     `INSERT INTO ${S}.fence (shard, version, owned, unowned, map)`,
     `VALUES (${Number(shardId)}, ${Number(map.version)}, ${literal(owned)}, ${literal(unownedLiteral(map))},`,

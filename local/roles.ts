@@ -73,7 +73,7 @@ export async function createShardRoles(
       // The fence, created as the owner (as the stack's schema step does with the master user), so the owner, and
       // the reshard tool with its secret, may change it and the function's role only reads it.
       await client.query(`SET ROLE ${quote(roles.owner.user)}`);
-      await client.query(fenceSchemaSql());
+      await client.query(fenceSchemaSql(table));
       await client.query(fenceInitSql(shard, opts.map));
       await client.query("RESET ROLE");
       const sql = functionRoleSql({

@@ -32,7 +32,7 @@ import { createShardMap, type IdRange } from "../../functions/core/shard-map.js"
 import { long, type Statement, selectOne, selectRange } from "../../functions/core/sql.js";
 import { quoteIdent } from "../../functions/core/sql-identifier.js";
 import { sqlTimestamp } from "../../functions/core/write-deadline.js";
-import { updateRow } from "../../functions/core/write-sql.js";
+import { updateRow, type WriteTimes } from "../../functions/core/write-sql.js";
 import { type LocalRuntime, type LocalShard, startLocalRuntime } from "../../local/runtime.js";
 import { parseArgs } from "../../reshard/cli.js";
 import { type RunOptions, runCommand } from "../../reshard/run.js";
@@ -207,16 +207,20 @@ const unfenced = {
     parameters: [long("limit", limit), long("lo0", lo), long("hi0", hi)],
     formatRecordsAs: "JSON",
   }),
-  write: (id: number, name: string, deadlineMs: number): Statement => ({
-    sql: `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AS in_time), w AS (UPDATE ${quoteIdent(TABLE)} SET name = :name WHERE id = :id AND (SELECT in_time FROM go) RETURNING 1) SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go`,
+  // The write keeps its deadlines (start and commit): they are the write outcome contract, not the fence.
+  write: (id: number, name: string, times: WriteTimes): Statement => ({
+    sql: `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND set_config('sharding.commit_by', :commitBy, true) <> '' AS in_time), w AS (UPDATE ${quoteIdent(TABLE)} SET name = :name WHERE id = :id AND (SELECT in_time FROM go) RETURNING 1) SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go`,
     parameters: [
       long("id", id),
       { name: "name", value: { stringValue: name } },
-      { name: "deadline", value: { stringValue: sqlTimestamp(deadlineMs) }, typeHint: "TIMESTAMP" },
+      { name: "deadline", value: { stringValue: sqlTimestamp(times.deadlineMs) }, typeHint: "TIMESTAMP" },
+      { name: "commitBy", value: { stringValue: `${sqlTimestamp(times.commitByMs)}+00` } },
     ],
     formatRecordsAs: "JSON",
   }),
 };
+
+const FAR: WriteTimes = { deadlineMs: 1e12, commitByMs: 1e12 + 500 };
 
 const withoutFenceParams = (p: readonly SqlParameter[]) =>
   p.filter((x) => x.name !== "owned" && x.name !== "unowned");
@@ -229,7 +233,7 @@ function checkUnfenced(): void {
       unfenced.list([5, 900], 21),
       ADMIT_READ_SQL,
     ],
-    [updateRow(TABLE, 7, "x", 1e12), unfenced.write(7, "x", 1e12), ADMIT_WRITE_SQL],
+    [updateRow(TABLE, 7, "x", FAR), unfenced.write(7, "x", FAR), ADMIT_WRITE_SQL],
   ];
   for (const [fenced, plain, clause] of pairs) {
     const same =
@@ -281,7 +285,7 @@ async function fenceCpu() {
     write: cannedClient(writeBody),
   };
   const signal = new AbortController().signal;
-  const deadline = () => Date.now() + 1800;
+  const deadline = (): WriteTimes => ({ deadlineMs: Date.now() + 1200, commitByMs: Date.now() + 1700 });
   const unowned: IdRange[] = [[2_200_001, 2_147_483_647]];
   let i = 0;
   const calls = {

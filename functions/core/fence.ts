@@ -21,8 +21,10 @@ export const FENCE_SCHEMA = "sharding";
  */
 export const STALE_MAP_STATE = "SF001";
 export const FROZEN_STATE = "SF002";
+/** SF003: a write reached its commit after the instant it had to commit by (write-sql.ts); it was rolled back. */
+export const DEADLINE_STATE = "SF003";
 
-export type FenceRefusal = "stale" | "frozen";
+export type FenceRefusal = "stale" | "frozen" | "late";
 
 /**
  * Whether a failed call was a fence refusal. The Data API reports a failed statement as `DatabaseErrorException`
@@ -33,6 +35,7 @@ export function fenceRefusal(err: unknown): FenceRefusal | undefined {
   if (!(err instanceof Error) || err.name !== "DatabaseErrorException") return undefined;
   if (err.message.endsWith(`SQLState: ${STALE_MAP_STATE}`)) return "stale";
   if (err.message.endsWith(`SQLState: ${FROZEN_STATE}`)) return "frozen";
+  if (err.message.endsWith(`SQLState: ${DEADLINE_STATE}`)) return "late";
   return undefined;
 }
 
@@ -42,6 +45,10 @@ export class ShardMapChangedError extends Error {
 }
 export class RangeFrozenError extends Error {
   override name = "RangeFrozen";
+}
+/** The shard rolled a write back at COMMIT: it came after the instant it had to commit by. */
+export class CommitDeadlineError extends Error {
+  override name = "CommitDeadlinePassed";
 }
 
 /** The map as the shards store it (`sharding.fence.map`): a version and every shard's ranges. */

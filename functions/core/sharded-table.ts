@@ -3,6 +3,7 @@ import type { AppConfig, ShardConfig } from "./config.js";
 import { execute, type ShardClients } from "./data-api.js";
 import { DuplicateIdError, IdOutOfRangeError, RowNotFoundError, ShardUnavailableError } from "./errors.js";
 import {
+  CommitDeadlineError,
   fenceRefusal,
   parseStoredMap,
   RangeFrozenError,
@@ -22,7 +23,14 @@ import {
 import { type IdRange, MAX_ID, MIN_ID, type ShardMap } from "./shard-map.js";
 import { checkUnowned, parseRows, type Statement, selectOne, selectRange } from "./sql.js";
 import { type WriteTimings, writeDeadline, writeHorizon, writeTimings } from "./write-deadline.js";
-import { deleteRow, insertRow, parseWriteResult, updateRow, type WriteResult } from "./write-sql.js";
+import {
+  deleteRow,
+  insertRow,
+  parseWriteResult,
+  updateRow,
+  type WriteResult,
+  type WriteTimes,
+} from "./write-sql.js";
 
 /**
  * The most rows one shard call returns. The Data API fails a result over 1 MiB, and AWS describes the JSON result
@@ -76,8 +84,11 @@ function breakerResult(o: ShardOutcome<unknown>): CallResult {
  */
 export type Budget = { readonly remainingMs?: number };
 
-/** Errors that prove a call never reached the shard: nothing was sent, so nothing can take effect. */
-const NEVER_SENT = new Set(["ECONNREFUSED", "WriteNotSentError"]);
+/**
+ * Errors that prove a write did nothing: it was never sent (so nothing can take effect), or the shard rolled it
+ * back because it reached its commit too late.
+ */
+const NEVER_SENT = new Set(["ECONNREFUSED", "WriteNotSentError", "CommitDeadlinePassed"]);
 
 /** A write whose deadline left no time to run it; never sent. */
 class WriteNotSentError extends Error {
@@ -427,7 +438,7 @@ export class ShardedTable {
    */
   async #write(
     id: number,
-    build: (table: string, deadlineMs: number) => Statement,
+    build: (table: string, times: WriteTimes) => Statement,
     budget: Budget,
   ): Promise<{ changed: number; shard: number; shards: ShardReport[] }> {
     const deadline = this.#deadline(budget);
@@ -474,7 +485,7 @@ export class ShardedTable {
   async #writeOnce(
     owner: number,
     id: number,
-    build: (table: string, deadlineMs: number) => Statement,
+    build: (table: string, times: WriteTimes) => Statement,
     deadline: RequestDeadline,
   ): Promise<
     | { changed: number; shard: number; shards: ShardReport[] }
@@ -503,7 +514,10 @@ export class ShardedTable {
         if (this.#wallClock() >= deadlineMs)
           throw new WriteNotSentError("the write deadline passed before sending");
         sent = true;
-        const statement = build(this.#config.tableName, deadlineMs);
+        // The latest commit a statement that started by its deadline may make under the role's statement_timeout;
+        // the shard refuses any later one (infra/fence-sql.ts), whatever the session's timeouts are.
+        const commitByMs = deadlineMs + this.#timings.statementTimeoutMs;
+        const statement = build(this.#config.tableName, { deadlineMs, commitByMs });
         return parseWriteResult((await fenced(execute(client, shard, statement, signal))).formattedRecords);
       },
       this.#now,
@@ -604,6 +618,7 @@ async function fenced<T>(call: Promise<T>): Promise<T> {
     const refusal = fenceRefusal(err);
     if (refusal === "stale") throw new ShardMapChangedError("the shard refused a stale map", { cause: err });
     if (refusal === "frozen") throw new RangeFrozenError("the id is frozen while it moves", { cause: err });
+    if (refusal === "late") throw new CommitDeadlineError("rolled back at commit: too late", { cause: err });
     throw err;
   }
 }

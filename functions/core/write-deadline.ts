@@ -6,7 +6,10 @@
  *    it later (`statement_timestamp() <= :deadline`). The deadline is `sent + timeout - statementTimeout - safety`.
  * 2. The function's database role has `statement_timeout` (and a shorter `lock_timeout`) set on it, so a statement
  *    that started in time ends, committed or cancelled, within `statementTimeout` of its start: by
- *    `sent + timeout - safety`, before the function's own deadline `sent + timeout`.
+ *    `sent + timeout - safety`, before the function's own deadline `sent + timeout`. And whatever a session's
+ *    timeouts are (cleared, or a lock waited on past them), the shard checks the same instant again at COMMIT
+ *    (`commitBy = deadline + statementTimeout`, a deferred constraint trigger: infra/fence-sql.ts) and rolls a later
+ *    commit back.
  * 3. When a write's outcome is unknown (the call failed after it may have reached the database), the function waits
  *    until that horizon has passed before it answers 503, so a read after the 503 shows the final state.
  *

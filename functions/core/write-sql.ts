@@ -24,43 +24,54 @@ export interface WriteResult {
   readonly changed: number;
 }
 
-const deadlineParam = (deadlineMs: number): SqlParameter => ({
-  name: "deadline",
-  value: { stringValue: sqlTimestamp(deadlineMs) },
-  typeHint: "TIMESTAMP",
-});
+/**
+ * When a write must start and when it must have committed (write-deadline.ts): `deadlineMs`, checked as the statement
+ * starts; `commitByMs`, checked again at COMMIT by the shard's deferred trigger (infra/fence-sql.ts), so a write that
+ * started in time but waited (a lock, a session without timeouts) cannot commit after the function gave up on it.
+ */
+export interface WriteTimes {
+  readonly deadlineMs: number;
+  readonly commitByMs: number;
+}
+
+const timeParams = ({ deadlineMs, commitByMs }: WriteTimes): SqlParameter[] => [
+  { name: "deadline", value: { stringValue: sqlTimestamp(deadlineMs) }, typeHint: "TIMESTAMP" },
+  // Text for set_config, read back as timestamptz at commit: the explicit offset keeps the session's TimeZone out.
+  { name: "commitBy", value: { stringValue: `${sqlTimestamp(commitByMs)}+00` } },
+];
 
 /**
  * In time, then admitted by the shard fence (fence.ts): `admit_write` refuses an id the shard does not own (SF001) or
  * one that is frozen while it moves (SF002), failing the whole statement, so a refused write provably did nothing.
- * A late write is not admitted at all (AND evaluates left to right in a target list and stops at false).
+ * Then the transaction's commit deadline is set for the fence's commit-time check. A late write is not admitted at
+ * all (AND evaluates left to right in a target list and stops at false).
  */
-const GO = `go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND ${FENCE_SCHEMA}.admit_write(:id) AS in_time)`;
+const GO = `go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND ${FENCE_SCHEMA}.admit_write(:id) AND set_config('${FENCE_SCHEMA}.commit_by', :commitBy, true) <> '' AS in_time)`;
 const IN_TIME = "(SELECT in_time FROM go)";
 const REPORT = "SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go";
 
-function guarded(write: string, parameters: SqlParameter[], deadlineMs: number): Statement {
+function guarded(write: string, parameters: SqlParameter[], times: WriteTimes): Statement {
   return {
     sql: `WITH ${GO}, w AS (${write} RETURNING 1) ${REPORT}`,
-    parameters: [...parameters, deadlineParam(deadlineMs)],
+    parameters: [...parameters, ...timeParams(times)],
     formatRecordsAs: "JSON",
   };
 }
 
 /** INSERT of a new row; an existing id is `changed = 0` (ON CONFLICT DO NOTHING), never an error. */
-export function insertRow(table: string, id: number, name: string, deadlineMs: number): Statement {
+export function insertRow(table: string, id: number, name: string, times: WriteTimes): Statement {
   const write = `INSERT INTO ${quoteIdent(table)} (id, name) SELECT :id, :name WHERE ${IN_TIME} ON CONFLICT (id) DO NOTHING`;
-  return guarded(write, [long("id", id), text("name", name)], deadlineMs);
+  return guarded(write, [long("id", id), text("name", name)], times);
 }
 
-export function updateRow(table: string, id: number, name: string, deadlineMs: number): Statement {
+export function updateRow(table: string, id: number, name: string, times: WriteTimes): Statement {
   const write = `UPDATE ${quoteIdent(table)} SET name = :name WHERE id = :id AND ${IN_TIME}`;
-  return guarded(write, [long("id", id), text("name", name)], deadlineMs);
+  return guarded(write, [long("id", id), text("name", name)], times);
 }
 
-export function deleteRow(table: string, id: number, deadlineMs: number): Statement {
+export function deleteRow(table: string, id: number, times: WriteTimes): Statement {
   const write = `DELETE FROM ${quoteIdent(table)} WHERE id = :id AND ${IN_TIME}`;
-  return guarded(write, [long("id", id)], deadlineMs);
+  return guarded(write, [long("id", id)], times);
 }
 
 /** Reads the one `{in_time, changed}` row; anything else is a MalformedResultError (the outcome is then unknown). */

@@ -114,7 +114,7 @@ export class ShardSchemas extends Construct {
       `${prefix}FenceSchema`,
       FENCE_SCHEMA_RESOURCE_TYPE,
       shard,
-      fenceSchemaSql(),
+      fenceSchemaSql(this.props.tableName),
     );
     fenceSchema.node.addDependency(table);
     const fenceInit = this.statement(

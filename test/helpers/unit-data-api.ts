@@ -160,7 +160,7 @@ export function answerFrom(store: ShardStore, fence?: FakeFence) {
       return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
     const write =
-      /^WITH go AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AND sharding\.admit_write\(:id\) AS in_time\), w AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM w\)::int AS changed FROM go$/.exec(
+      /^WITH go AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AND sharding\.admit_write\(:id\) AND set_config\('sharding\.commit_by', :commitBy, true\) <> '' AS in_time\), w AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM w\)::int AS changed FROM go$/.exec(
         sql,
       );
     if (write) {

@@ -48,7 +48,7 @@ describe("the shard fence at deploy", () => {
     for (const shard of stack.shards) {
       const [tableId] = byDatabase(defaults, TABLE_RESOURCE_TYPE, shard.databaseName);
       const [, schema] = byDatabase(defaults, FENCE_SCHEMA_RESOURCE_TYPE, shard.databaseName);
-      expect(schema.Properties.Sql).toBe(fenceSchemaSql());
+      expect(schema.Properties.Sql).toBe(fenceSchemaSql("data_1"));
       expect(render(template, schema.Properties.ResourceArn)).toBe(
         render(template, stack.resolve(shard.clusterArn)),
       );

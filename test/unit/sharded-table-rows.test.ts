@@ -33,13 +33,14 @@ afterAll(() => {
 
 const onShard = (resourceArn: string) => mock.on(ExecuteStatementCommand, { resourceArn });
 const resuming = () => new DatabaseResumingException({ message: "cluster is resuming", $metadata: {} });
-const GO = `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND sharding.admit_write(:id) AS in_time), w AS (`;
+const GO = `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND sharding.admit_write(:id) AND set_config('sharding.commit_by', :commitBy, true) <> '' AS in_time), w AS (`;
 const FENCED_ONE = (table: string) =>
   `SELECT id, name FROM "${table}" WHERE id = :id AND (SELECT sharding.admit_read(:owned, :unowned))`;
 const CHECK = "SELECT (SELECT sharding.admit_read(:owned, :unowned)) AS ok";
 const TAIL = " RETURNING 1) SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go";
 /** The Data API's TIMESTAMP type hint format, in UTC. */
 const TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/;
+const COMMIT_BY = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+00$/;
 const HOSTILE = 'Robert\'); DROP TABLE data_1;-- "quoted" :id';
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -154,6 +155,7 @@ describe("ShardedTable.create", () => {
       { name: "id", value: { longValue: 45 } },
       { name: "name", value: { stringValue: HOSTILE } },
       { name: "deadline", value: { stringValue: expect.stringMatching(TIMESTAMP) }, typeHint: "TIMESTAMP" },
+      { name: "commitBy", value: { stringValue: expect.stringMatching(COMMIT_BY) } },
     ]);
     expect(stores.get(2)?.get(45)).toBe(HOSTILE);
   });
@@ -194,6 +196,13 @@ describe("ShardedTable.create", () => {
     // 2000 ms - 500 ms statement timeout - 300 ms safety: the write must start within 1200 ms of sending.
     expect(deadline - before).toBeGreaterThanOrEqual(1200);
     expect(deadline - Date.now()).toBeLessThanOrEqual(1200);
+    // And have committed within its statement timeout after that: 300 ms before the function's own deadline.
+    const commitBy = Date.parse(
+      `${String(boundParams(onlyStatement(mock)).commitBy)
+        .replace(" ", "T")
+        .replace("+00", "Z")}`,
+    );
+    expect(commitBy - deadline).toBe(500);
   });
 
   // The answer (422 id_out_of_range for writes) is http/'s choice: app.test.ts, "POST /data".
@@ -294,7 +303,12 @@ describe("ShardedTable.replace", () => {
       `${GO}UPDATE "data_1" SET name = :name WHERE id = :id AND (SELECT in_time FROM go)${TAIL}`,
     );
     expect(st.sql).not.toContain("Robert");
-    expect(boundParams(st)).toEqual({ id: 33, name: HOSTILE, deadline: expect.stringMatching(TIMESTAMP) });
+    expect(boundParams(st)).toEqual({
+      id: 33,
+      name: HOSTILE,
+      deadline: expect.stringMatching(TIMESTAMP),
+      commitBy: expect.stringMatching(COMMIT_BY),
+    });
     expect(stores.get(1)?.get(33)).toBe(HOSTILE);
   });
 
@@ -337,7 +351,11 @@ describe("ShardedTable.remove", () => {
     expect(calledArns(mock)).toEqual([ARN_3]);
     const st = onlyStatement(mock);
     expect(st.sql).toBe(`${GO}DELETE FROM "data_1" WHERE id = :id AND (SELECT in_time FROM go)${TAIL}`);
-    expect(boundParams(st)).toEqual({ id: 60, deadline: expect.stringMatching(TIMESTAMP) });
+    expect(boundParams(st)).toEqual({
+      id: 60,
+      deadline: expect.stringMatching(TIMESTAMP),
+      commitBy: expect.stringMatching(COMMIT_BY),
+    });
     expect(stores.get(3)?.has(60)).toBe(false);
   });
 
