@@ -298,11 +298,22 @@ export class ShardedTable {
    */
   async list(query: ListQuery, budget: Budget = {}): Promise<ListResult> {
     const deadline = this.#deadline(budget);
+    return this.#withMap(deadline, (map) => this.#listOnce(query, map, deadline));
+  }
+
+  /**
+   * Runs `attempt` with the map in use and, each time shards refuse it as stale, again with the newer map they hand
+   * over (at most {@link MAX_MAP_ROUNDS} more times, within the request's deadline). Returns the last attempt's result.
+   */
+  async #withMap<R>(
+    deadline: RequestDeadline,
+    attempt: (map: ShardMap) => Promise<{ result: R; refusing: number[] }>,
+  ): Promise<R> {
     for (let round = 1; ; round++) {
       const map = this.#map;
-      const { result, refusing } = await this.#listOnce(query, map, deadline);
-      if (refusing.length === 0 || round > MAX_MAP_ROUNDS) return result;
-      if (!(await this.#refresh(map, refusing, deadline))) return result;
+      const { result, refusing } = await attempt(map);
+      if (refusing.length === 0 || round > MAX_MAP_ROUNDS || !(await this.#refresh(map, refusing, deadline)))
+        return result;
     }
   }
 
@@ -378,20 +389,23 @@ export class ShardedTable {
   }
 
   /**
-   * Asks the carrier to vouch that `id` has no owner. Resolves when it does; a refusal means the map in use is stale
-   * (`stale`); a failure leaves it unknown (`failed`, with the carrier's report).
+   * Asks the carrier to vouch that `id` has no owner: throws an {@link IdOutOfRangeError} when it does; else says what
+   * the carrier did (`refusing`: it refused the map in use as stale; otherwise it failed, and nobody knows).
    */
   async #vouchUnowned(
     map: ShardMap,
     id: number,
     deadline: RequestDeadline,
-  ): Promise<{ verdict: "unowned" | "stale" | "failed"; shard: number; shards: ShardReport[] }> {
-    const carrier = this.#carrier(map);
-    if (carrier === undefined) return { verdict: "unowned", shard: 0, shards: [] };
-    const o = await this.#read(carrier, checkUnowned([[id, id]]), this.#left(deadline), () => 0);
-    const shards = [report(o, () => 0)];
-    if (o.status === "ok") return { verdict: "unowned", shard: carrier, shards };
-    return { verdict: refusedBy([o]).length > 0 ? "stale" : "failed", shard: carrier, shards };
+  ): Promise<{ shard: number; shards: ShardReport[]; refusing: number[] }> {
+    const carrier = this.#carrier(map) ?? 0;
+    const o =
+      carrier === 0
+        ? undefined
+        : await this.#read(carrier, checkUnowned([[id, id]]), this.#left(deadline), () => 0);
+    const shards = o ? [report(o, () => 0)] : [];
+    if (o === undefined || o.status === "ok")
+      throw new IdOutOfRangeError(`id ${id} is outside every shard's range`, shards);
+    return { shard: carrier, shards, refusing: refusedBy([o]) };
   }
 
   /**
@@ -401,29 +415,20 @@ export class ShardedTable {
    */
   async get(id: number, budget: Budget = {}): Promise<RowResult> {
     const deadline = this.#deadline(budget);
-    for (let round = 1; ; round++) {
-      const map = this.#map;
+    return this.#withMap(deadline, async (map) => {
       const owner = map.ownerOf(id);
-      let refusing: number[];
-      let result: RowResult;
       if (owner === undefined) {
-        const vouched = await this.#vouchUnowned(map, id, deadline);
-        if (vouched.verdict === "unowned")
-          throw new IdOutOfRangeError(`id ${id} is outside every shard's range`, vouched.shards);
-        result = { item: null, shard: vouched.shard, shards: vouched.shards };
-        refusing = vouched.verdict === "stale" ? [vouched.shard] : [];
-      } else {
-        const statement = selectOne(this.#config.tableName, id);
-        const outcome = await this.#read(owner, statement, this.#left(deadline), (out) =>
-          parseRows(out.formattedRecords),
-        );
-        const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
-        result = { item, shard: owner, shards: [report(outcome, (rows) => rows.length)] };
-        refusing = refusedBy([outcome]);
+        const { shard, shards, refusing } = await this.#vouchUnowned(map, id, deadline);
+        return { result: { item: null, shard, shards }, refusing };
       }
-      if (refusing.length === 0 || round > MAX_MAP_ROUNDS) return result;
-      if (!(await this.#refresh(map, refusing, deadline))) return result;
-    }
+      const statement = selectOne(this.#config.tableName, id);
+      const outcome = await this.#read(owner, statement, this.#left(deadline), (out) =>
+        parseRows(out.formattedRecords),
+      );
+      const item = outcome.status === "ok" ? (outcome.value.find((r) => r.id === id) ?? null) : null;
+      const shards = [report(outcome, (rows) => rows.length)];
+      return { result: { item, shard: owner, shards }, refusing: refusedBy([outcome]) };
+    });
   }
 
   /**
@@ -442,42 +447,43 @@ export class ShardedTable {
     budget: Budget,
   ): Promise<{ changed: number; shard: number; shards: ShardReport[] }> {
     const deadline = this.#deadline(budget);
-    let pause: number = FROZEN_RETRY_MS.first;
-    // The round counts the maps tried; waits on a frozen range do not count (a switch ends in one map change).
-    for (let round = 1; ; ) {
-      const map = this.#map;
+    // The last attempt's answer: its result, or the error that says why the write was not applied.
+    type Written = { changed: number; shard: number; shards: ShardReport[] };
+    const answer = await this.#withMap<Written | ShardUnavailableError>(deadline, async (map) => {
       const owner = map.ownerOf(id);
       if (owner === undefined) {
-        const vouched = await this.#vouchUnowned(map, id, deadline);
-        if (vouched.verdict === "unowned")
-          throw new IdOutOfRangeError(`id ${id} is outside every shard's range`, vouched.shards);
-        const { shard, shards } = vouched;
-        if (vouched.verdict === "failed" || round > MAX_MAP_ROUNDS) {
-          const reason = failureReason(shards[0]);
-          throw new ShardUnavailableError(shard, reason, "not_applied", shards);
-        }
-        if (!(await this.#refresh(map, [shard], deadline)))
-          throw new ShardUnavailableError(shard, "ShardMapChanged", "not_applied", shards);
-        round++;
-        continue;
+        const { shard, shards, refusing } = await this.#vouchUnowned(map, id, deadline);
+        const reason = refusing.length > 0 ? "ShardMapChanged" : failureReason(shards[0]);
+        return { result: new ShardUnavailableError(shard, reason, "not_applied", shards), refusing };
       }
+      const attempt = await this.#writeUntilOpen(owner, id, build, deadline);
+      if ("changed" in attempt) return { result: attempt, refusing: [] };
+      const refused = new ShardUnavailableError(owner, "ShardMapChanged", "not_applied", attempt.shards);
+      return { result: refused, refusing: [owner] };
+    });
+    if (answer instanceof ShardUnavailableError) throw answer;
+    return answer;
+  }
+
+  /**
+   * A write on `owner`, tried again while its range is frozen for a move's switch, as long as a retry could still be
+   * sent in time (the write's own deadline leaves room to run it); then `not_applied` with a `retry-after`.
+   */
+  async #writeUntilOpen(
+    owner: number,
+    id: number,
+    build: (table: string, times: WriteTimes) => Statement,
+    deadline: RequestDeadline,
+  ): Promise<{ changed: number; shard: number; shards: ShardReport[] } | { shards: ShardReport[] }> {
+    for (let pause: number = FROZEN_RETRY_MS.first; ; pause = Math.min(FROZEN_RETRY_MS.max, pause * 2)) {
       const attempt = await this.#writeOnce(owner, id, build, deadline);
-      if ("changed" in attempt) return attempt;
-      const { refusal, shards } = attempt;
-      if (refusal === "frozen") {
-        // Wait only while a retry could still be sent in time (the write's own deadline leaves room to run it).
-        const room = this.#left(deadline) - this.#timings.statementTimeoutMs - this.#timings.safetyMs;
-        if (room <= pause) {
-          const reason = "RangeFrozen";
-          throw new ShardUnavailableError(owner, reason, "not_applied", shards, FROZEN_RETRY_AFTER_MS);
-        }
-        await new Promise((resolve) => setTimeout(resolve, pause));
-        pause = Math.min(FROZEN_RETRY_MS.max, pause * 2);
-        continue;
+      if (!("refusal" in attempt) || attempt.refusal === "stale") return attempt;
+      const room = this.#left(deadline) - this.#timings.statementTimeoutMs - this.#timings.safetyMs;
+      if (room <= pause) {
+        const { shards } = attempt;
+        throw new ShardUnavailableError(owner, "RangeFrozen", "not_applied", shards, FROZEN_RETRY_AFTER_MS);
       }
-      if (round > MAX_MAP_ROUNDS || !(await this.#refresh(map, [owner], deadline)))
-        throw new ShardUnavailableError(owner, "ShardMapChanged", "not_applied", shards);
-      round++;
+      await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
 
