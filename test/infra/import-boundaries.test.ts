@@ -181,10 +181,15 @@ describe("import boundaries", () => {
     const allowed = ["@smithy/signature-v4", "@aws-sdk/credential-provider-node"];
     const broken = imports
       .filter((i) => under("client")(i.file) && i.target === undefined && !i.typeOnly)
-      .filter((i) => isBuiltin(i.specifier) || i.file !== "client/sigv4.ts" || !allowed.includes(packageOf(i.specifier)))
+      .filter(
+        (i) =>
+          isBuiltin(i.specifier) || i.file !== "client/sigv4.ts" || !allowed.includes(packageOf(i.specifier)),
+      )
       .map((i) => `${i.file} imports ${i.specifier}`);
     expect(broken).toEqual([]);
-    expect(imports.some((i) => i.file === "client/sigv4.ts" && i.specifier === "@smithy/signature-v4")).toBe(true);
+    expect(imports.some((i) => i.file === "client/sigv4.ts" && i.specifier === "@smithy/signature-v4")).toBe(
+      true,
+    );
   });
 
   it("refuses what it should: a core file importing http, local importing infra's stack", () => {
