@@ -117,6 +117,11 @@ const RULES: readonly Rule[] = [
       (under("local")(t) && t !== "local/data-api/sigv4.ts"),
   },
   {
+    doc: "`client/` imports nothing from `functions/`, `local/`, `infra/`, `reshard/`, `bench/` or `test/`.",
+    from: under("client"),
+    refuses: (t) => ["functions", "local", "infra", "reshard", "bench", "test"].some((f) => under(f)(t)),
+  },
+  {
     doc: "Only `test/` and `bench/` import from `reshard/`.",
     from: (f) => !["test", "bench", "reshard"].some((folder) => under(folder)(f)),
     refuses: under("reshard"),
@@ -169,6 +174,24 @@ describe("import boundaries", () => {
     expect(broken).toEqual([]);
   });
 
+  const clientPackages =
+    "`client/` imports no package of Node.js itself, and only `@smithy/signature-v4` and `@aws-sdk/credential-provider-node` from `client/sigv4.ts` (type-only imports aside, such as `@smithy/types`), so `client/index.ts` runs in browsers.";
+  it(clientPackages, () => {
+    expect(architecture).toContain(clientPackages);
+    const allowed = ["@smithy/signature-v4", "@aws-sdk/credential-provider-node"];
+    const broken = imports
+      .filter((i) => under("client")(i.file) && i.target === undefined && !i.typeOnly)
+      .filter(
+        (i) =>
+          isBuiltin(i.specifier) || i.file !== "client/sigv4.ts" || !allowed.includes(packageOf(i.specifier)),
+      )
+      .map((i) => `${i.file} imports ${i.specifier}`);
+    expect(broken).toEqual([]);
+    expect(imports.some((i) => i.file === "client/sigv4.ts" && i.specifier === "@smithy/signature-v4")).toBe(
+      true,
+    );
+  });
+
   it("refuses what it should: a core file importing http, local importing infra's stack", () => {
     const refused = (file: string, target: string) => RULES.some((r) => r.from(file) && r.refuses(target));
     expect(refused("functions/core/merge.ts", "functions/http/response.ts")).toBe(true);
@@ -182,5 +205,7 @@ describe("import boundaries", () => {
     expect(refused("reshard/plan.ts", "functions/http/routes.ts")).toBe(true);
     expect(refused("local/start.ts", "reshard/cli.ts")).toBe(true);
     expect(refused("test/unit/reshard-plan.test.ts", "reshard/plan.ts")).toBe(false);
+    expect(refused("client/client.ts", "functions/core/shard-map.ts")).toBe(true);
+    expect(refused("bench/scenarios/client.ts", "client/index.ts")).toBe(false);
   });
 });
