@@ -22,6 +22,7 @@ import { keepAliveAgent } from "./lib/http.js";
 import { type Figure, formatTable, machine, type ScenarioResult, writeResults } from "./lib/report.js";
 import { breaker } from "./scenarios/breaker.js";
 import { bundleFigures } from "./scenarios/bundle.js";
+import { clientFigures } from "./scenarios/client.js";
 import { cpu } from "./scenarios/cpu.js";
 import { fanout } from "./scenarios/fanout.js";
 import { memory } from "./scenarios/memory.js";
@@ -40,6 +41,8 @@ const SCALE_LIMIT_MS = 30 * 60_000;
 const BREAKER_LIMIT_MS = 90_000;
 /** Extra time when `reshard` runs: four servers, 2,200,000 rows seeded, three moves of 1,000,000 rows under load. */
 const RESHARD_LIMIT_MS = 20 * 60_000;
+/** Extra time when `client` runs: walks of 100,000 rows, live and replayed, with and without the client. */
+const CLIENT_LIMIT_MS = 90_000;
 
 interface Env {
   ctx: BenchContext;
@@ -61,6 +64,7 @@ const SCENARIOS: Record<string, (env: Env) => Promise<ScenarioResult>> = {
   breaker: ({ ctx, postgres }) => breaker({ postgres, log: ctx.log }),
   scale: ({ ctx, postgres }) => scale({ postgres, log: ctx.log }),
   reshard: ({ ctx }) => reshard({ log: ctx.log }),
+  client: ({ ctx, postgres }) => clientFigures({ postgres, log: ctx.log }),
 };
 
 async function main(): Promise<number> {
@@ -77,7 +81,8 @@ async function main(): Promise<number> {
     HARD_LIMIT_MS +
     (names.includes("scale") ? SCALE_LIMIT_MS : 0) +
     (names.includes("breaker") ? BREAKER_LIMIT_MS : 0) +
-    (names.includes("reshard") ? RESHARD_LIMIT_MS : 0);
+    (names.includes("reshard") ? RESHARD_LIMIT_MS : 0) +
+    (names.includes("client") ? CLIENT_LIMIT_MS : 0);
   const host = machine();
   const started = performance.now();
   const log = (m: string) => console.error(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${m}`);
