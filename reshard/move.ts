@@ -68,9 +68,14 @@ export async function copy(ctx: RunContext, plan: Plan): Promise<void> {
       throw new RefusedError(`shard ${target.id} has no subscription ${name}: abort the move`);
     }
     const done = state.ready === state.tables;
-    const shown = done ? Math.max(copied, total) : Math.max(copied, best, 0);
-    progress.update(shown, Math.max(total, shown), done);
-    if (done) return;
+    if (done) {
+      // Committed rows only: the copy's own progress row may linger for a moment after its commit (counted twice).
+      const copiedAll = await countRows(target, range);
+      progress.update(copiedAll, Math.max(total, copiedAll), true);
+      return;
+    }
+    const shown = Math.max(copied, best, 0);
+    progress.update(shown, Math.max(total, shown), false);
     if (copied > best) {
       best = copied;
       gainedAt = performance.now();
