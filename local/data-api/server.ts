@@ -7,7 +7,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Fault } from "../faults.js";
-import { freePort } from "../free-port.js";
+import { assertPortFree, freePort } from "../free-port.js";
 import type { PostgresConnection } from "../postgres.js";
 import { badRequest, DataApiError, dataApiErrorResponse, toDataApiError } from "./errors.js";
 import { toJson } from "./json.js";
@@ -45,7 +45,7 @@ export interface DataApiEndpointOptions {
   /** Default: 127.0.0.1. */
   host?: string;
   /** The only credentials whose SigV4 signatures the endpoint accepts. Default: `LOCAL_CREDENTIALS`. */
-  credentials?: LocalCredentials;
+  credentials?: LocalCredentials | readonly LocalCredentials[];
   /** How long a transaction may sit idle before it is rolled back and forgotten. Default: AWS's 3 minutes. */
   transactionIdleMs?: number;
 }
@@ -89,7 +89,7 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
   readonly #operations: DataApiOperations;
   readonly #clusters: readonly DataApiCluster[];
   readonly #host: string;
-  readonly #credentials: LocalCredentials;
+  readonly #credentials: LocalCredentials | readonly LocalCredentials[];
   #port = 0;
   #fault: Fault | undefined;
   #listening = false;
@@ -303,8 +303,14 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
 export async function startDataApiEndpoint(options: DataApiEndpointOptions): Promise<DataApiEndpoint> {
   const endpoint = new LocalDataApiEndpoint(options);
   let port = options.port ?? 0;
-  // Starting `down`, pick a concrete free port now so the URL is known before the endpoint ever listens.
-  if (port === 0 && options.fault?.mode === "down") port = await freePort(options.host ?? "127.0.0.1");
+  const host = options.host ?? "127.0.0.1";
+  if (options.fault?.mode === "down") {
+    // Starting `down`, pick a concrete free port now so the URL is known before the endpoint ever listens; a port
+    // asked for must be free now (EADDRINUSE otherwise, as a listening start would fail), or the endpoint's URL would
+    // lead to whoever holds it.
+    if (port === 0) port = await freePort(host);
+    else await assertPortFree(host, port);
+  }
   await endpoint.start(port);
   return endpoint;
 }

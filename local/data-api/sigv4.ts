@@ -6,7 +6,7 @@
  * AWS's messages (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/CommonErrors.html lists the query-protocol
  * names; JSON protocols add the `Exception` suffix, which is what the SDK turns into the error's `name`).
  */
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { Checksum, SourceData } from "@smithy/types";
@@ -18,10 +18,23 @@ export interface LocalCredentials {
 }
 
 /**
- * The one identity the local endpoints accept. The local runtime hands these to the function's clients explicitly
- * (and prints them), so a user's own AWS credentials never reach a local endpoint.
+ * The well-known identity every local endpoint accepts, for tools a user points at an endpoint by hand (the AWS CLI,
+ * `sam local invoke`, the reshard tool, tests). The local runtime's own function never signs with it: each runtime
+ * signs with credentials of its own ({@link runtimeCredentials}), which no other runtime's endpoints accept.
  */
 export const LOCAL_CREDENTIALS: LocalCredentials = { accessKeyId: "local", secretAccessKey: "local" };
+
+/**
+ * Fresh credentials, unique to one local runtime: its function signs with them and only its own endpoints accept
+ * them, so a function can never run a statement on another runtime's database, whatever answers at a shard's URL
+ * (another `npm start` holding the port of a shard that is down, say).
+ */
+export function runtimeCredentials(): LocalCredentials {
+  return {
+    accessKeyId: `LOCAL${randomBytes(8).toString("hex").toUpperCase()}`,
+    secretAccessKey: randomBytes(24).toString("base64url"),
+  };
+}
 
 /** The Data API's signing name. */
 const SERVICE = "rds-data";
@@ -89,7 +102,7 @@ export interface SignedRequest {
  */
 export async function verifySignature(
   request: SignedRequest,
-  credentials: LocalCredentials,
+  accepted: LocalCredentials | readonly LocalCredentials[],
   now = new Date(),
 ): Promise<void> {
   const authorization = header(request.headers, "authorization");
@@ -105,7 +118,10 @@ export async function verifySignature(
     );
   }
   const [, accessKeyId, shortDate, region, service, signedHeaderList, signature] = m as unknown as string[];
-  if (accessKeyId !== credentials.accessKeyId) {
+  const credentials = (Array.isArray(accepted) ? accepted : [accepted]).find(
+    (c: LocalCredentials) => c.accessKeyId === accessKeyId,
+  );
+  if (!credentials) {
     throw denied("UnrecognizedClientException", "The security token included in the request is invalid.");
   }
   if (service !== SERVICE) {
