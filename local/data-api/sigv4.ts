@@ -96,16 +96,26 @@ export interface SignedRequest {
   readonly body: Buffer;
 }
 
+/** What the headers of a signed request say, checked: the credentials that signed it, the scope and the date. */
+export interface SignatureHeaders {
+  readonly credentials: LocalCredentials;
+  readonly region: string;
+  readonly signedHeaders: readonly string[];
+  readonly signingDate: Date;
+  readonly signature: string;
+}
+
 /**
- * Throws the error AWS answers unless `request` carries a valid SigV4 signature made with `credentials`.
- * Only the `Authorization` header form is accepted: the SDK never presigns Data API calls.
+ * Everything of a SigV4 signature that the headers alone decide (present, well-formed, made by known credentials for
+ * this service, dated within 15 minutes), checked before the body is read: a request that fails here costs the
+ * endpoint no body. Throws the error AWS answers.
  */
-export async function verifySignature(
-  request: SignedRequest,
+export function checkSignatureHeaders(
+  headers: IncomingHttpHeaders,
   accepted: LocalCredentials | readonly LocalCredentials[],
   now = new Date(),
-): Promise<void> {
-  const authorization = header(request.headers, "authorization");
+): SignatureHeaders {
+  const authorization = header(headers, "authorization");
   if (!authorization) throw denied("MissingAuthenticationTokenException", "Missing Authentication Token");
   const m =
     /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;_.-]+),\s*Signature=([0-9a-f]{64})$/.exec(
@@ -131,7 +141,7 @@ export async function verifySignature(
     );
   }
   const signedHeaders = (signedHeaderList as string).split(";");
-  const amzDate = header(request.headers, "x-amz-date");
+  const amzDate = header(headers, "x-amz-date");
   const signingDate = parseAmzDate(amzDate);
   if (!signedHeaders.includes("host") || !signingDate || !signedHeaders.includes("x-amz-date")) {
     throw denied(
@@ -151,6 +161,32 @@ export async function verifySignature(
       `Signature expired: ${amzDate} is now earlier than ${new Date(now.getTime() - MAX_SKEW_MS).toISOString().replace(/[-:]|\.\d{3}/g, "")} (${now.toISOString().replace(/[-:]|\.\d{3}/g, "")} - 15 min.)`,
     );
   }
+  for (const name of signedHeaders) {
+    if (header(headers, name) === undefined) throw denied("InvalidSignatureException", SIGNATURE_MISMATCH);
+  }
+  return {
+    credentials,
+    region: region as string,
+    signedHeaders,
+    signingDate,
+    signature: signature as string,
+  };
+}
+
+/**
+ * Throws the error AWS answers unless `request` carries a valid SigV4 signature made with one of `accepted`.
+ * Only the `Authorization` header form is accepted: the SDK never presigns Data API calls.
+ */
+export async function verifySignature(
+  request: SignedRequest,
+  accepted: LocalCredentials | readonly LocalCredentials[],
+  now = new Date(),
+): Promise<void> {
+  const { credentials, region, signedHeaders, signingDate, signature } = checkSignatureHeaders(
+    request.headers,
+    accepted,
+    now,
+  );
   // The signer trusts a declared payload hash; AWS checks it against the body (an unsigned payload is S3's alone).
   const declaredHash = header(request.headers, "x-amz-content-sha256");
   if (
@@ -166,14 +202,10 @@ export async function verifySignature(
     query[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
   }
   const headers: Record<string, string> = {};
-  for (const name of signedHeaders) {
-    const value = header(request.headers, name);
-    if (value === undefined) throw denied("InvalidSignatureException", SIGNATURE_MISMATCH);
-    headers[name] = value;
-  }
+  for (const name of signedHeaders) headers[name] = header(request.headers, name) as string;
   const signer = new SignatureV4({
     service: SERVICE,
-    region: region as string,
+    region,
     credentials,
     sha256: Sha256,
     // Sign exactly what the client signed: add no x-amz-content-sha256 of our own.
@@ -192,7 +224,7 @@ export async function verifySignature(
     { signingDate, signingRegion: region, signingService: SERVICE, signableHeaders: new Set(signedHeaders) },
   );
   const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization ?? ""))?.[1] ?? "";
-  const given = Buffer.from(signature as string);
+  const given = Buffer.from(signature);
   if (expected.length !== given.length || !timingSafeEqual(Buffer.from(expected), given)) {
     throw denied("InvalidSignatureException", SIGNATURE_MISMATCH);
   }
