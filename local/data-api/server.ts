@@ -11,6 +11,7 @@ import type { Fault } from "../faults.js";
 import { assertPortFree, freePort } from "../free-port.js";
 import type { PostgresConnection } from "../postgres.js";
 import { badRequest, DataApiError, dataApiErrorResponse, toDataApiError } from "./errors.js";
+import { RESULT_TOO_LARGE } from "./execute.js";
 import { toJson } from "./json.js";
 import { type DataApiCluster, DataApiOperations } from "./operations.js";
 import { ConnectionPools } from "./pools.js";
@@ -276,9 +277,7 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
       if (!operation)
         throw new DataApiError("UnknownOperationException", `No operation at ${req.method} ${path}`);
       const output = toJson(await operation(parseBody(body)));
-      if (Buffer.byteLength(output) > MAX_RESPONSE_BYTES) {
-        throw badRequest("Database returned more than the allowed response size limit");
-      }
+      if (Buffer.byteLength(output) > MAX_RESPONSE_BYTES) throw badRequest(RESULT_TOO_LARGE);
       this.#send(res, 200, output, {});
     } catch (error) {
       const response = dataApiErrorResponse(toDataApiError(error));
