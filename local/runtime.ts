@@ -11,8 +11,13 @@ import {
 } from "../functions/core/shard-map.js";
 import { type ApiServer, startApiServer } from "./api-server.js";
 import { localArns } from "./arns.js";
-import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js";
-import { LOCAL_CREDENTIALS, type LocalCredentials, runtimeCredentials } from "./data-api/sigv4.js";
+import {
+  type DataApiEndpoint,
+  LOCAL_CREDENTIALS,
+  type LocalCredentials,
+  runtimeCredentials,
+  startDataApiEndpoint,
+} from "./data-api/index.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import {

@@ -1,7 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { ConfigError } from "../functions/core/errors.js";
 import { localArns } from "./arns.js";
-import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
+import { LOCAL_CREDENTIALS } from "./data-api/index.js";
 import { formatFault } from "./faults.js";
 import { FAULTS_PATH } from "./faults-route.js";
 import { stopOnSignals } from "./lifecycle.js";

@@ -5,7 +5,9 @@
 import pg from "pg";
 import type { PostgresConnection } from "../postgres.js";
 import { isConnectionFatal, isPgDatabaseError } from "./errors.js";
-import type { Login } from "./operations.js";
+
+/** The PostgreSQL user a call runs as (a secret's credentials); undefined: the endpoint's own connection user. */
+export type Login = { readonly user: string; readonly password: string } | undefined;
 
 /** Every value arrives as PostgreSQL's text: `fields.ts` formats it as the Data API does, not as `pg` would. */
 export const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;

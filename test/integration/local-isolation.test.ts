@@ -8,8 +8,12 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import { localArns } from "../../local/arns.js";
-import { type DataApiEndpoint, startDataApiEndpoint } from "../../local/data-api/index.js";
-import { LOCAL_CREDENTIALS, runtimeCredentials } from "../../local/data-api/sigv4.js";
+import {
+  type DataApiEndpoint,
+  LOCAL_CREDENTIALS,
+  runtimeCredentials,
+  startDataApiEndpoint,
+} from "../../local/data-api/index.js";
 import { createShardDatabases, type PostgresConnection } from "../../local/postgres.js";
 import { type LocalRuntime, type LocalShard, startLocalRuntime } from "../../local/runtime.js";
 import { BREAKER_OFF, request } from "../helpers/api-client.js";
