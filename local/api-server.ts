@@ -96,10 +96,12 @@ export async function startApiServer(opts: {
   const server = createServer(async (req, res) => {
     try {
       // Before anything is read: a request addressed to another name (DNS rebinding), or a write a browser sends
-      // for another site's page, reaches no route (local/admin-guard.ts).
+      // for another site's page, reaches no route (local/admin-guard.ts). The refusal keeps the API's CORS headers,
+      // as every answer of the API does: reading it tells a page nothing but that it was refused (the admin routes,
+      // `/_local/…`, send none, as ever).
       const refusal = hostRefusal(req, ownHost) ?? crossSiteWriteRefusal(req);
       if (refusal) {
-        writeApiResponse(res, withoutCors(refusal));
+        writeApiResponse(res, (req.url ?? "").startsWith("/_local") ? withoutCors(refusal) : refusal);
         return;
       }
       const body = await readBody(req);
