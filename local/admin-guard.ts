@@ -26,15 +26,50 @@ export function isCrossSite(req: IncomingMessage): boolean {
 /** The host names that only ever mean this machine. */
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
-/**
- * Whether the request names this machine in `Host` (any port). A page of another site that makes its own name resolve
- * to 127.0.0.1 (DNS rebinding) is same-origin for the browser, so `Origin` and `Sec-Fetch-Site` cannot tell; its
- * `Host` still carries that other name.
- */
-export function hasLoopbackHost(req: IncomingMessage): boolean {
+/** The name in a request's `Host`, lower case, without its port (an IPv6 literal keeps its brackets). */
+export function hostName(req: IncomingMessage): string {
   const host = (req.headers.host ?? "").toLowerCase();
-  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d*$/, "");
-  return LOOPBACK_HOSTS.has(name);
+  return host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d*$/, "");
+}
+
+/**
+ * Whether the request names this machine in `Host` (any port): a loopback name, or one of `alsoAccepted` (a
+ * listener's own non-loopback address, say). A page of another site that makes its own name resolve to 127.0.0.1
+ * (DNS rebinding) is same-origin for the browser, so `Origin` and `Sec-Fetch-Site` cannot tell; its `Host` still
+ * carries that other name.
+ */
+export function hasLoopbackHost(
+  req: IncomingMessage,
+  alsoAccepted: ReadonlySet<string> = new Set(),
+): boolean {
+  const name = hostName(req);
+  return LOOPBACK_HOSTS.has(name) || alsoAccepted.has(name);
+}
+
+/** The refusal of a request addressed to a host name that is not this machine's (every local listener sends it). */
+export function hostRefusal(req: IncomingMessage, alsoAccepted?: ReadonlySet<string>): Response | undefined {
+  if (hasLoopbackHost(req, alsoAccepted)) return undefined;
+  return errorResponse(
+    403,
+    "host_refused",
+    "the local runtime answers only requests addressed to 127.0.0.1, localhost or [::1]",
+    { connection: "close" },
+  );
+}
+
+/** Methods that change nothing: a browser's cross-site read of the public API stays allowed. */
+const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * The refusal of a write (any method but GET, HEAD, OPTIONS) that a web browser sends for a page of another site.
+ * The deployed API needs SigV4 for writes, which no page has; the local API has no authentication, so it refuses
+ * what only a browser sends on another site's behalf. Reads stay open to every origin, as the public API's are.
+ */
+export function crossSiteWriteRefusal(req: IncomingMessage): Response | undefined {
+  if (READ_METHODS.has(req.method ?? "GET") || !isCrossSite(req)) return undefined;
+  return errorResponse(403, "cross_site_refused", "the local API refuses writes from other sites' pages", {
+    connection: "close",
+  });
 }
 
 /**

@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { App } from "../functions/app.js";
 import { errorResponse } from "../functions/http/response.js";
 import { MAX_BODY_BYTES } from "../functions/http/routes.js";
+import { crossSiteWriteRefusal, hostRefusal, withoutCors } from "./admin-guard.js";
 import { toApiGatewayEvent, writeApiResponse } from "./api-gateway-event.js";
 
 /**
@@ -88,8 +89,21 @@ export async function startApiServer(opts: {
 }): Promise<ApiServer> {
   const host = opts.host ?? "127.0.0.1";
   const sockets = new Set<Socket>();
+  // The listener's own address, when it is not loopback (`host: "0.0.0.0"` excepted: it is no name to address).
+  const ownHost = new Set(
+    host === "0.0.0.0" || host === "::" ? [] : [host.includes(":") ? `[${host}]` : host],
+  );
   const server = createServer(async (req, res) => {
     try {
+      // Before anything is read: a request addressed to another name (DNS rebinding), or a write a browser sends
+      // for another site's page, reaches no route (local/admin-guard.ts). The refusal keeps the API's CORS headers,
+      // as every answer of the API does: reading it tells a page nothing but that it was refused (the admin routes,
+      // `/_local/…`, send none, as ever).
+      const refusal = hostRefusal(req, ownHost) ?? crossSiteWriteRefusal(req);
+      if (refusal) {
+        writeApiResponse(res, (req.url ?? "").startsWith("/_local") ? withoutCors(refusal) : refusal);
+        return;
+      }
       const body = await readBody(req);
       if (body === undefined) {
         refuseTooLarge(req, res);

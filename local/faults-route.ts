@@ -2,7 +2,7 @@ import { errorResponse, json } from "../functions/http/response.js";
 import { adminRefusal, withoutCors } from "./admin-guard.js";
 import { splitTarget, writeApiResponse } from "./api-gateway-event.js";
 import type { SideRoute } from "./api-server.js";
-import type { DataApiEndpoint } from "./data-api/server.js";
+import type { DataApiEndpoint } from "./data-api/index.js";
 import { type Fault, formatFault, parseFault } from "./faults.js";
 
 export const FAULTS_PATH = "/_local/faults";

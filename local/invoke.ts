@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2, Context } from "aws-lambda";
 import { ConfigError } from "../functions/core/errors.js";
-import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
+import { LOCAL_CREDENTIALS } from "./data-api/index.js";
 import { stopOnSignals } from "./lifecycle.js";
 import { startLocalRuntime } from "./runtime.js";
 import { readLocalSettings } from "./settings.js";

@@ -18,9 +18,15 @@
  * - SIGKILL, or any death the process cannot see: each server has a detached watchdog shell that polls the Node
  *   process and, once it is gone, stops the server and deletes its directory. It also finishes the directory
  *   cleanup for the two cases above.
+ *
+ * All of this covers a server from the moment its directory exists, not from the moment it is ready: the watchdog
+ * starts with the directory (before `initdb` writes the superuser's password file into it), it stops whichever
+ * process the directory's `child.pid` names (`initdb`, then the postmaster), and a postmaster joins the shutdown
+ * list as it is spawned. A signal or a SIGKILL during `initdb` or before the postmaster reports ready leaves nothing.
  */
 import { type ChildProcess, execFile, type StdioOptions, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { chown, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -55,13 +61,40 @@ const HOST = "127.0.0.1";
 const USER = "postgres";
 const READY = "database system is ready to accept connections";
 
-/** Postmasters this process started and has not stopped: what the exit and signal handlers shut down. */
+/**
+ * `initdb` runs and postmasters this process started and has not stopped, ready or not: what the exit and signal
+ * handlers shut down.
+ */
 const livePostmasters = new Set<ChildProcess>();
 let handlersRegistered = false;
 
 function signalPostmasters(): void {
-  // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients, checkpoints and exits within moments.
+  // SIGINT is PostgreSQL's "fast shutdown": it disconnects clients, checkpoints and exits within moments. An initdb
+  // interrupted by it removes the data directory it was creating.
   for (const postmaster of livePostmasters) postmaster.kill("SIGINT");
+}
+
+/** Where a server's directory names the process its watchdog must stop (see {@link spawnWatchdog}). */
+const CHILD_PID_FILE = "child.pid";
+
+/**
+ * Spawns `binary` as the server user, at once on the shutdown list and named in `dir/child.pid` for the watchdog,
+ * in the same tick (no signal handler can run in between); off the list when it exits.
+ */
+function spawnTracked(
+  binary: string,
+  args: string[],
+  user: ServerUser,
+  stdio: StdioOptions,
+  dir: string,
+): ChildProcess {
+  const child = spawnAs(binary, args, user, stdio);
+  if (child.pid !== undefined) {
+    livePostmasters.add(child);
+    writeFileSync(join(dir, CHILD_PID_FILE), `${child.pid}\n`);
+  }
+  child.once("exit", () => livePostmasters.delete(child));
+  return child;
 }
 
 function registerHandlersOnce(): void {
@@ -155,10 +188,10 @@ function spawnAs(binary: string, args: string[], user: ServerUser, stdio: StdioO
   return spawn(binary, args, { ...user, stdio, env: { ...process.env, LC_ALL: "C" } });
 }
 
-/** Runs `initdb`, resolving on success and rejecting with its output otherwise. */
-function initdb(binary: string, args: string[], user: ServerUser): Promise<void> {
+/** Runs `initdb` for the server in `dir`, resolving on success and rejecting with its output otherwise. */
+function initdb(binary: string, args: string[], user: ServerUser, dir: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawnAs(binary, args, user, ["ignore", "pipe", "pipe"]);
+    const child = spawnTracked(binary, args, user, ["ignore", "pipe", "pipe"], dir);
     let output = "";
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
@@ -173,10 +206,18 @@ function initdb(binary: string, args: string[], user: ServerUser): Promise<void>
   });
 }
 
-/** Starts the postmaster and resolves once it accepts connections; rejects with its last log lines if it exits. */
-function startPostmaster(binary: string, args: string[], user: ServerUser): Promise<ChildProcess> {
+/**
+ * Starts the postmaster of the server in `dir` and resolves once it accepts connections; rejects with its last log
+ * lines if it exits. It is on the shutdown list and named for the watchdog from the moment it is spawned.
+ */
+function startPostmaster(
+  binary: string,
+  args: string[],
+  user: ServerUser,
+  dir: string,
+): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawnAs(binary, args, user, ["ignore", "ignore", "pipe"]);
+    const child = spawnTracked(binary, args, user, ["ignore", "ignore", "pipe"], dir);
     const recent: string[] = [];
     let ready = false;
     // Keep reading the log for the server's whole life: a full pipe would block PostgreSQL.
@@ -201,19 +242,24 @@ function startPostmaster(binary: string, args: string[], user: ServerUser): Prom
 }
 
 /**
- * A detached shell that outlives a killed Node process: it waits for the parent to disappear, then stops the
- * postmaster (fast shutdown; immediate shutdown after 5 s) and deletes the directory.
+ * A detached shell that outlives a killed Node process, started with the server's directory: it waits for the
+ * parent to disappear, then stops the process the directory's `child.pid` names, if any (`initdb`, or the
+ * postmaster: fast shutdown, immediate shutdown after 5 s) and deletes the directory.
  */
-function spawnWatchdog(postmasterPid: number, dir: string): ChildProcess {
+function spawnWatchdog(dir: string): ChildProcess {
   const script = [
-    'parent="$1"; pm="$2"; dir="$3"',
+    'parent="$1"; dir="$2"',
     'while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done',
-    'kill -INT "$pm" 2>/dev/null',
-    'i=0; while kill -0 "$pm" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
-    'kill -QUIT "$pm" 2>/dev/null && sleep 0.5',
+    `pm=$(head -n 1 "$dir/${CHILD_PID_FILE}" 2>/dev/null)`,
+    'case "$pm" in ""|*[!0-9]*) pm=0 ;; esac',
+    'if [ "$pm" -gt 1 ]; then',
+    '  kill -INT "$pm" 2>/dev/null',
+    '  i=0; while kill -0 "$pm" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done',
+    '  kill -QUIT "$pm" 2>/dev/null && sleep 0.5',
+    "fi",
     'rm -rf "$dir"',
   ].join("\n");
-  const child = spawn("sh", ["-c", script, "pg-watchdog", String(process.pid), String(postmasterPid), dir], {
+  const child = spawn("sh", ["-c", script, "pg-watchdog", String(process.pid), dir], {
     detached: true,
     stdio: "ignore",
   });
@@ -298,9 +344,15 @@ export async function startPostgresServers(
   const [found, user] = await Promise.all([binaries(), serverUser()]);
   const bin = await reachableBinaries(found, user);
   const dirs: string[] = [];
+  const watchdogs = new Map<string, ChildProcess>();
   const started: PostgresServer[] = [];
   try {
-    for (let i = 0; i < count; i++) dirs.push(await mkdtemp(join(tmpdir(), "sharded-pg-")));
+    for (let i = 0; i < count; i++) {
+      const dir = await mkdtemp(join(tmpdir(), "sharded-pg-"));
+      dirs.push(dir);
+      // In the same tick as the directory: from here on, whatever happens to this process, it is removed.
+      watchdogs.set(dir, spawnWatchdog(dir));
+    }
     const [first = ""] = dirs;
     const password = randomBytes(12).toString("hex");
     const passwordFile = join(first, "password");
@@ -323,12 +375,15 @@ export async function startPostgresServers(
         "--no-instructions",
       ],
       user,
+      first,
     );
     await rm(passwordFile, { force: true });
     // A shut-down cluster copied file by file is a valid cluster: `-a` keeps the owner (`postgres`) and the modes.
     await Promise.all(dirs.slice(1).map((dir) => run("cp", ["-a", join(first, "data"), join(dir, "data")])));
     const results = await Promise.allSettled(
-      dirs.map((dir) => launch(bin.postgres, user, dir, password, opts.port)),
+      dirs.map((dir) =>
+        launch(bin.postgres, user, dir, password, watchdogs.get(dir) as ChildProcess, opts.port),
+      ),
     );
     for (const r of results) if (r.status === "fulfilled") started.push(r.value);
     const failed = results.find((r) => r.status === "rejected");
@@ -337,6 +392,7 @@ export async function startPostgresServers(
   } catch (error) {
     await Promise.all(started.map((server) => server.stop()));
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+    for (const watchdog of watchdogs.values()) watchdog.kill("SIGKILL");
     throw error;
   }
 }
@@ -347,6 +403,7 @@ async function launch(
   user: ServerUser,
   dir: string,
   password: string,
+  watchdog: ChildProcess,
   fixedPort: number | undefined,
 ): Promise<PostgresServer> {
   const dataDir = join(dir, "data");
@@ -356,14 +413,12 @@ async function launch(
     const port = fixedPort ?? (await freePort(HOST));
     let postmaster: ChildProcess;
     try {
-      postmaster = await startPostmaster(binary, postmasterArgs(dataDir, port), user);
+      postmaster = await startPostmaster(binary, postmasterArgs(dataDir, port), user, dir);
     } catch (error) {
       // Most likely someone took the port between the probe and the bind: try another one.
       lastError = error;
       continue;
     }
-    livePostmasters.add(postmaster);
-    let watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
     let stopping: Promise<void> | undefined;
     return {
       host: HOST,
@@ -372,19 +427,15 @@ async function launch(
       password,
       dataDir: dir,
       async restart(options = {}) {
-        // Fast shutdown (every backend is terminated, the port closes), then the same server again.
-        watchdog.kill("SIGKILL");
+        // Fast shutdown (every backend is terminated, the port closes), then the same server again; the watchdog
+        // stays, and follows the new postmaster through `child.pid`.
         await stopPostmaster(postmaster);
-        livePostmasters.delete(postmaster);
         if (options.downMs) await new Promise((resolve) => setTimeout(resolve, options.downMs));
-        postmaster = await startPostmaster(binary, postmasterArgs(dataDir, port), user);
-        livePostmasters.add(postmaster);
-        watchdog = spawnWatchdog(postmaster.pid ?? 0, dir);
+        postmaster = await startPostmaster(binary, postmasterArgs(dataDir, port), user, dir);
       },
       stop() {
         stopping ??= (async () => {
           await stopPostmaster(postmaster);
-          livePostmasters.delete(postmaster);
           await rm(dir, { recursive: true, force: true });
           // Last: should this process die half-way through the stop, the watchdog still removes the directory.
           watchdog.kill("SIGKILL");

@@ -11,8 +11,13 @@ import {
 } from "../functions/core/shard-map.js";
 import { type ApiServer, startApiServer } from "./api-server.js";
 import { localArns } from "./arns.js";
-import { type DataApiEndpoint, startDataApiEndpoint } from "./data-api/server.js";
-import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
+import {
+  type DataApiEndpoint,
+  LOCAL_CREDENTIALS,
+  type LocalCredentials,
+  runtimeCredentials,
+  startDataApiEndpoint,
+} from "./data-api/index.js";
 import type { Fault } from "./faults.js";
 import { faultsRoute } from "./faults-route.js";
 import {
@@ -88,14 +93,19 @@ export interface LocalRuntime {
   readonly postgres: PostgresConnection;
   /** Every shard's admin coordinates, as `GET /_local/shards` answers them (what the reshard tool uses). */
   readonly adminTargets: readonly LocalAdminTarget[];
+  /**
+   * The credentials this runtime's function signs with: unique to the runtime, accepted by its own endpoints only
+   * (which also accept the well-known `LOCAL_CREDENTIALS` of hand-pointed tools).
+   */
+  readonly credentials: LocalCredentials;
   setFault(shard: number, fault: Fault | undefined): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
  * The SDK needs a region even against a local endpoint. Credentials are not taken from here: the app's clients get
- * `LOCAL_CREDENTIALS` explicitly, so the user's own AWS credentials in the environment never reach (nor break) the
- * local endpoints, which accept only signatures made with those.
+ * the runtime's own credentials explicitly, so the user's own AWS credentials in the environment never reach (nor
+ * break) the local endpoints, and the function never reaches another runtime's endpoints.
  */
 function ensureLocalCredentials(): void {
   process.env.AWS_REGION ??= "us-east-1";
@@ -215,6 +225,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
   };
   try {
     const placements = await startServers(map, opts, cleanup);
+    const credentials = runtimeCredentials();
     const prefix = opts.prefix ?? `local_${randomBytes(4).toString("hex")}`;
     // The role's timeouts follow the app's shard timeout; an invalid value is reported by the app's config below.
     const timeout = Number(opts.env?.SHARD_TIMEOUT_MS ?? opts.shardTimeoutMs ?? DEFAULTS.shardTimeoutMs);
@@ -265,6 +276,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
               },
             ],
             port,
+            credentials: [credentials, LOCAL_CREDENTIALS],
             ...(opts.dataApiHost === undefined ? {} : { host: opts.dataApiHost }),
             ...(opts.faults?.has(id) ? { fault: opts.faults.get(id) } : {}),
           });
@@ -310,7 +322,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     const logger = opts.logger ?? new Logger({ serviceName: "sharded-data-api", logLevel: "WARN" });
     const { app, table } = composeApp(env, {
       logger,
-      credentials: LOCAL_CREDENTIALS,
+      credentials,
       ...(opts.observe ? { observe: opts.observe } : {}),
     });
     const setFault = async (shard: number, fault: Fault | undefined) => {
@@ -329,7 +341,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions = {}): Promise
     });
     cleanup.push(() => server.stop());
     const postgres = (placements[0] as Placement).postgres;
-    return { url: server.url, shards, env, app, postgres, adminTargets, setFault, stop };
+    return { url: server.url, shards, env, app, postgres, adminTargets, credentials, setFault, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,6 +1,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { ConfigError } from "../functions/core/errors.js";
-import { LOCAL_CREDENTIALS } from "./data-api/sigv4.js";
+import { localArns } from "./arns.js";
+import { LOCAL_CREDENTIALS } from "./data-api/index.js";
 import { formatFault } from "./faults.js";
 import { FAULTS_PATH } from "./faults-route.js";
 import { stopOnSignals } from "./lifecycle.js";
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
     ...(runtime.shards.every((s) => s.endpoint.port === samDataApiPort(s.id))
       ? []
       : ["Note: a Data API port 4100 + shard was taken, so events/env.json does not match this run.", ""]),
+    ...clusterArnLines(runtime.shards),
     ...localCredentialLines(),
     `Shard timeout: ${settings.shardTimeoutMs} ms; table ${settings.tableName}`,
     "Try:",
@@ -83,11 +85,38 @@ async function main(): Promise<void> {
   console.log(lines.join("\n"));
 }
 
-/** The credentials the local Data API endpoints verify SigV4 signatures with, for other clients (SAM, scripts). */
+/**
+ * Each shard's cluster ARN and master secret ARN: what the AWS CLI or an SDK needs beside the shard's endpoint URL,
+ * with an example call.
+ */
+function clusterArnLines(shards: readonly LocalShard[]): string[] {
+  const width = Math.max(...shards.map((s) => String(s.id).length));
+  const first = shards[0];
+  const arns = (s: LocalShard) => localArns(s.id);
+  return [
+    "Cluster and secret ARNs (the AWS CLI or an SDK, at the shard's endpoint above):",
+    ...shards.map(
+      (s) =>
+        `  shard ${String(s.id).padEnd(width)}  --resource-arn ${arns(s).resourceArn}  --secret-arn ${arns(s).secretArn}`,
+    ),
+    ...(first
+      ? [
+          `  e.g. AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} aws rds-data execute-statement --region us-east-1 --endpoint-url ${first.endpoint.url} --resource-arn ${arns(first).resourceArn} --secret-arn ${arns(first).secretArn} --sql 'SELECT count(*) FROM data_1'`,
+        ]
+      : []),
+    "",
+  ];
+}
+
+/**
+ * The credentials the local Data API endpoints verify SigV4 signatures with, for other clients (the AWS CLI, SAM,
+ * scripts). The API's own function signs with this run's own credentials instead, which no other run accepts.
+ */
 function localCredentialLines(): string[] {
   const { accessKeyId, secretAccessKey } = LOCAL_CREDENTIALS;
   return [
-    `Data API credentials (SigV4, any region): access key ${accessKeyId}, secret key ${secretAccessKey}`,
+    `Data API credentials for your tools (SigV4, any region): access key ${accessKeyId}, secret key ${secretAccessKey}`,
+    "(the API signs with credentials of this run's own, which no other npm start accepts)",
     "",
   ];
 }

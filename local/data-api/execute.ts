@@ -2,6 +2,7 @@
  * Running one `ExecuteStatement` or `BatchExecuteStatement` on a PostgreSQL connection and shaping its output.
  */
 import type pg from "pg";
+import { badRequest } from "./errors.js";
 import {
   type BaseColumn,
   type Column,
@@ -14,6 +15,30 @@ import {
 import { toJson } from "./json.js";
 import { type BoundParameter, bindParameters, toPositional } from "./params.js";
 import { RAW_TEXT } from "./pools.js";
+
+/**
+ * The result-set limits of the Data API's troubleshooting page
+ * (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/data-api.troubleshooting.html), each answered with
+ * the error its heading names: "Packet for query is too large" ("The Data API size limit is 64 KB per row in the
+ * result set returned by the database") and "Database response exceeded size limit" ("The Data API limit is 1 MiB
+ * in the result set returned by the database"). Measured on the values as the database sends them (text); AWS does
+ * not say how it counts (choice), and answers both as BadRequestException (choice: the page names no type).
+ */
+export const MAX_ROW_BYTES = 64 * 1024;
+export const MAX_RESULT_BYTES = 1024 * 1024;
+export const ROW_TOO_LARGE = "Packet for query is too large";
+export const RESULT_TOO_LARGE = "Database response exceeded size limit";
+
+function checkResultSize(rows: readonly (string | null)[][]): void {
+  let total = 0;
+  for (const row of rows) {
+    let bytes = 0;
+    for (const value of row) if (value !== null) bytes += Buffer.byteLength(value);
+    if (bytes > MAX_ROW_BYTES) throw badRequest(ROW_TOO_LARGE);
+    total += bytes;
+    if (total > MAX_RESULT_BYTES) throw badRequest(RESULT_TOO_LARGE);
+  }
+}
 
 /** Statements whose row count AWS reports in `numberOfRecordsUpdated`. */
 const UPDATING_COMMANDS = new Set(["INSERT", "UPDATE", "DELETE", "MERGE", "COPY"]);
@@ -98,8 +123,9 @@ export async function executeStatement(
     if (UPDATING_COMMANDS.has(result.command)) output.numberOfRecordsUpdated = result.rowCount ?? 0;
     return output;
   }
-  const columns = await resolveColumns(result.fields, (oid) => typeName(client, oid));
   const rows = result.rows as (string | null)[][];
+  checkResultSize(rows);
+  const columns = await resolveColumns(result.fields, (oid) => typeName(client, oid));
   if (options.formatRecordsAs === "JSON") {
     output.formattedRecords = toJson(toJsonRecords(columns, rows, options.resultOptions));
   } else {
@@ -113,8 +139,11 @@ export async function executeStatement(
 }
 
 /**
- * Runs `sql` once per parameter set (once without parameters when there are none). Outside a transaction the batch
- * is atomic, as a JDBC batch on an auto-commit connection is: one failing set leaves no set applied.
+ * Runs `sql` once per parameter set: "The SQL statement is executed as many times as the number of parameter sets
+ * provided. To execute a SQL statement with no parameters ... specify one or more empty parameter sets"
+ * (BatchExecuteStatement, API reference), so without parameter sets nothing runs and `updateResults` is empty.
+ * Outside a transaction the batch is atomic, as a JDBC batch on an auto-commit connection is: one failing set leaves
+ * no set applied (choice: AWS does not say).
  */
 export async function batchExecuteStatement(
   client: pg.ClientBase,
@@ -124,9 +153,9 @@ export async function batchExecuteStatement(
 ): Promise<{ updateResults: { generatedFields: [] }[] }> {
   // Every set is validated before anything runs, so a malformed set cannot leave a half-applied batch behind.
   const bound = parameterSets.map((set) => bindParameters(set));
+  if (bound.length === 0) return { updateResults: [] };
   if (!inTransaction) await client.query("BEGIN");
   try {
-    if (bound.length === 0) await query(client, sql, new Map());
     for (const parameters of bound) await query(client, sql, parameters);
     if (!inTransaction) await client.query("COMMIT");
   } catch (error) {

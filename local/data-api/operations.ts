@@ -4,7 +4,7 @@
  */
 import { DataApiError } from "./errors.js";
 import { batchExecuteStatement, executeStatement } from "./execute.js";
-import type { ConnectionPools } from "./pools.js";
+import type { ConnectionPools, Login } from "./pools.js";
 import {
   batchExecuteStatementRequest,
   beginTransactionRequest,
@@ -34,9 +34,6 @@ export interface DataApiCluster {
   /** The database a call uses when it names none. */
   database: string;
 }
-
-/** The PostgreSQL user a call runs as; undefined: the endpoint's own connection user. */
-export type Login = Pick<DataApiSecret, "user" | "password"> | undefined;
 
 export type Operation = (body: Record<string, unknown>) => Promise<unknown>;
 

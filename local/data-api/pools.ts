@@ -5,7 +5,9 @@
 import pg from "pg";
 import type { PostgresConnection } from "../postgres.js";
 import { isConnectionFatal, isPgDatabaseError } from "./errors.js";
-import type { Login } from "./operations.js";
+
+/** The PostgreSQL user a call runs as (a secret's credentials); undefined: the endpoint's own connection user. */
+export type Login = { readonly user: string; readonly password: string } | undefined;
 
 /** Every value arrives as PostgreSQL's text: `fields.ts` formats it as the Data API does, not as `pg` would. */
 export const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
@@ -15,6 +17,32 @@ export const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unk
  * UTC; ISO output is what the value formatting in `fields.ts` reads.
  */
 const SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres";
+
+/**
+ * Leaves a pooled connection with nothing of the call it served: a call outside a transaction must not change the
+ * next caller's session. AWS: "If a call isn't part of a transaction because it doesn't include the transactionID
+ * parameter, changes that result from the call are committed automatically" (ExecuteStatement, API reference:
+ * https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_ExecuteStatement.html); only a transaction
+ * (`BeginTransaction`, API_BeginTransaction.html) ties later calls to one session. So a `BEGIN` or a
+ * `SET statement_timeout = 0` sent as a plain call must not reach a later call (choice where AWS is silent: the
+ * session is reset after every call outside a transaction, whatever it ran).
+ *
+ * `DISCARD ALL` resets every setting to the session's defaults (the role's own `statement_timeout` and
+ * `lock_timeout` included), the role, temporary tables, prepared statements, LISTENs and session advisory locks.
+ * It cannot run inside a transaction block: when the call left one open (`BEGIN` / `START TRANSACTION` as a plain
+ * statement), the block is rolled back first. It holds no change of the call itself, since a plain call runs one
+ * statement (choice: AWS does not say what a plain `BEGIN` does; here it has no lasting effect).
+ */
+export async function resetSession(client: pg.ClientBase): Promise<void> {
+  try {
+    await client.query("DISCARD ALL");
+  } catch (error) {
+    // 25001 active_sql_transaction: "DISCARD ALL cannot run inside a transaction block".
+    if (!isPgDatabaseError(error) || error.code !== "25001") throw error;
+    await client.query("ROLLBACK");
+    await client.query("DISCARD ALL");
+  }
+}
 
 export class ConnectionPools {
   readonly #pools = new Map<string, pg.Pool>();
@@ -77,7 +105,11 @@ export class ConnectionPools {
     client.on("error", () => this.#dead.add(client));
   }
 
-  /** Runs `fn` on a pooled connection. A failed statement keeps the connection; a broken connection is dropped. */
+  /**
+   * Runs `fn` on a pooled connection, then leaves the connection as a new session would find it (see
+   * {@link resetSession}). A failed statement keeps the connection; a broken one, or one that cannot be reset, is
+   * dropped.
+   */
   async withClient<T>(
     database: string,
     fn: (client: pg.ClientBase) => Promise<T>,
@@ -96,6 +128,12 @@ export class ConnectionPools {
       }
       throw error;
     } finally {
+      if (!broken && !this.#dead.has(client)) {
+        broken = await resetSession(client).then(
+          () => undefined,
+          (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+        );
+      }
       this.#checkedOut.delete(client);
       client.release(broken ?? (this.#dead.has(client) ? new Error("connection lost") : undefined));
     }

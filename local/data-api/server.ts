@@ -5,16 +5,18 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import { isIP, type Socket } from "node:net";
+import { hasLoopbackHost, hostName } from "../admin-guard.js";
 import type { Fault } from "../faults.js";
-import { freePort } from "../free-port.js";
+import { assertPortFree, freePort } from "../free-port.js";
 import type { PostgresConnection } from "../postgres.js";
 import { badRequest, DataApiError, dataApiErrorResponse, toDataApiError } from "./errors.js";
+import { RESULT_TOO_LARGE } from "./execute.js";
 import { toJson } from "./json.js";
 import { type DataApiCluster, DataApiOperations } from "./operations.js";
 import { ConnectionPools } from "./pools.js";
 import { parseBody } from "./requests.js";
-import { LOCAL_CREDENTIALS, type LocalCredentials, verifySignature } from "./sigv4.js";
+import { checkSignatureHeaders, LOCAL_CREDENTIALS, type LocalCredentials, verifySignature } from "./sigv4.js";
 import { Transactions } from "./transactions.js";
 
 export type { DataApiCluster } from "./operations.js";
@@ -45,13 +47,26 @@ export interface DataApiEndpointOptions {
   /** Default: 127.0.0.1. */
   host?: string;
   /** The only credentials whose SigV4 signatures the endpoint accepts. Default: `LOCAL_CREDENTIALS`. */
-  credentials?: LocalCredentials;
+  credentials?: LocalCredentials | readonly LocalCredentials[];
   /** How long a transaction may sit idle before it is rolled back and forgotten. Default: AWS's 3 minutes. */
   transactionIdleMs?: number;
+  /** Connections kept at once; a connection over this is closed as it arrives. Default: 128. */
+  maxConnections?: number;
 }
 
-/** The Data API refuses requests over 4 MiB, headers and JSON notation included. */
+/**
+ * "The maximum size of the HTTP request submitted through the Data API is 4 MiB ... This 4-MiB limit includes the
+ * size of the HTTP headers and the JSON notation in the request" (BatchExecuteStatement, API reference:
+ * https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_BatchExecuteStatement.html).
+ */
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Connections an endpoint keeps at once (the SDK opens at most 50 per endpoint); more are closed at once. */
+const MAX_CONNECTIONS = 128;
+/** How long a client has to send a whole request (headers and body); then the connection is closed. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** How long, and how much, of a refused request's body is read and dropped so its client can read the answer. */
+const LINGER_MS = 2000;
+const LINGER_BYTES = 1024 * 1024;
 /** "The response size limit is 1 MiB. If the call returns more than 1 MiB of response data, the call is terminated." */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
@@ -80,6 +95,35 @@ function refuseCrossSite(req: IncomingMessage): void {
   }
 }
 
+const isLoopbackAddress = (address: string) => /^127\./.test(address) || address === "::1";
+
+/**
+ * Refuses a request addressed (`Host`) to a name that is not this machine's: a page whose own name resolves to
+ * 127.0.0.1 (DNS rebinding) is same-origin to the browser, but keeps its name in `Host`. Accepted: the loopback
+ * names and the endpoint's own address; bound beyond loopback (`DATA_API_HOST`, for `sam local` containers),
+ * also `host.docker.internal` and any IP address (no DNS name, so nothing to rebind).
+ */
+function refuseForeignHost(req: IncomingMessage, bind: string): void {
+  const own = new Set([bind.includes(":") ? `[${bind}]` : bind]);
+  if (hasLoopbackHost(req, own)) return;
+  const name = hostName(req);
+  const beyondLoopback = !isLoopbackAddress(bind);
+  if (beyondLoopback && (name === "host.docker.internal" || isIP(name.replace(/^\[|\]$/g, "")) !== 0)) return;
+  throw new DataApiError(
+    "AccessDeniedException",
+    "The local Data API endpoint answers only requests addressed to 127.0.0.1, localhost or [::1]",
+  );
+}
+
+/** Bytes of the request line and headers, as they count toward the 4 MiB request limit. */
+function headerBytes(req: IncomingMessage): number {
+  let bytes = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 12;
+  for (const part of req.rawHeaders) bytes += Buffer.byteLength(part) + 2;
+  return bytes;
+}
+
+const tooLarge = () => badRequest("Request size exceeds the 4 MiB limit of the Data API");
+
 class LocalDataApiEndpoint implements DataApiEndpoint {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -89,7 +133,7 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
   readonly #operations: DataApiOperations;
   readonly #clusters: readonly DataApiCluster[];
   readonly #host: string;
-  readonly #credentials: LocalCredentials;
+  readonly #credentials: LocalCredentials | readonly LocalCredentials[];
   #port = 0;
   #fault: Fault | undefined;
   #listening = false;
@@ -111,6 +155,8 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
     // between two calls now and then, a reset the real service (60 s or more) practically never causes.
     this.#server.keepAliveTimeout = 60_000;
     this.#server.headersTimeout = 65_000;
+    this.#server.requestTimeout = REQUEST_TIMEOUT_MS;
+    this.#server.maxConnections = options.maxConnections ?? MAX_CONNECTIONS;
     this.#server.on("connection", (socket) => {
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
@@ -206,11 +252,18 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
       req.socket.destroy();
       return;
     }
-    // Accept and never answer; the socket is destroyed when the client gives up or the endpoint stops.
-    if (fault?.mode === "hang") return;
+    let raw: Buffer | undefined;
     try {
+      // What the request line and headers alone decide, before any of the body is read (nothing is kept of a
+      // refused request's body): who it is addressed to, who sends it, its signature's headers, its size.
+      refuseForeignHost(req, this.#host);
       refuseCrossSite(req);
-      const raw = await this.#readBody(req);
+      // Accept and never answer; the socket is destroyed when the client gives up or the endpoint stops.
+      if (fault?.mode === "hang") return;
+      checkSignatureHeaders(req.headers, this.#credentials);
+      const limit = MAX_REQUEST_BYTES - headerBytes(req);
+      if (Number(req.headers["content-length"] ?? 0) > limit) throw tooLarge();
+      raw = await this.#readBody(req, limit);
       await verifySignature(
         { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, body: raw },
         this.#credentials,
@@ -224,14 +277,34 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
       if (!operation)
         throw new DataApiError("UnknownOperationException", `No operation at ${req.method} ${path}`);
       const output = toJson(await operation(parseBody(body)));
-      if (Buffer.byteLength(output) > MAX_RESPONSE_BYTES) {
-        throw badRequest("Database returned more than the allowed response size limit");
-      }
+      if (Buffer.byteLength(output) > MAX_RESPONSE_BYTES) throw badRequest(RESULT_TOO_LARGE);
       this.#send(res, 200, output, {});
     } catch (error) {
       const response = dataApiErrorResponse(toDataApiError(error));
       this.#send(res, response.status, response.body, response.headers);
+      if (raw === undefined) this.#linger(req);
     }
+  }
+
+  /**
+   * After an answer sent before the body was read: the rest of the body is read and dropped (memory stays flat), so
+   * a client still sending reads the answer rather than a reset, for at most LINGER_MS or LINGER_BYTES.
+   */
+  #linger(req: IncomingMessage): void {
+    if (req.complete) return;
+    const socket = req.socket;
+    let dropped = 0;
+    req.removeAllListeners("data");
+    req.on("data", (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > LINGER_BYTES) socket.destroy();
+    });
+    req.resume();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    const clear = () => clearTimeout(timer);
+    req.once("end", clear);
+    socket.once("close", clear);
   }
 
   #resuming(body: string): DataApiError {
@@ -249,19 +322,22 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
     );
   }
 
-  #readBody(req: IncomingMessage): Promise<Buffer> {
+  /** The body, at most `limit` bytes: past it, the read stops and the request is refused (nothing more is kept). */
+  #readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      req.on("data", (chunk: Buffer) => {
+      const onData = (chunk: Buffer) => {
         size += chunk.length;
-        if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
-      });
-      req.on("end", () => {
-        if (size > MAX_REQUEST_BYTES)
-          reject(badRequest("Request size exceeds the 4 MiB limit of the Data API"));
-        else resolve(Buffer.concat(chunks));
-      });
+        if (size <= limit) chunks.push(chunk);
+        else {
+          req.off("data", onData);
+          chunks.length = 0;
+          reject(tooLarge());
+        }
+      };
+      req.on("data", onData);
+      req.on("end", () => resolve(Buffer.concat(chunks)));
       req.on("error", reject);
       // A client that gives up mid-body never sends `end`; after a complete body this is a no-op.
       req.on("close", () => reject(new Error("the client closed the connection")));
@@ -303,8 +379,14 @@ class LocalDataApiEndpoint implements DataApiEndpoint {
 export async function startDataApiEndpoint(options: DataApiEndpointOptions): Promise<DataApiEndpoint> {
   const endpoint = new LocalDataApiEndpoint(options);
   let port = options.port ?? 0;
-  // Starting `down`, pick a concrete free port now so the URL is known before the endpoint ever listens.
-  if (port === 0 && options.fault?.mode === "down") port = await freePort(options.host ?? "127.0.0.1");
+  const host = options.host ?? "127.0.0.1";
+  if (options.fault?.mode === "down") {
+    // Starting `down`, pick a concrete free port now so the URL is known before the endpoint ever listens; a port
+    // asked for must be free now (EADDRINUSE otherwise, as a listening start would fail), or the endpoint's URL would
+    // lead to whoever holds it.
+    if (port === 0) port = await freePort(host);
+    else await assertPortFree(host, port);
+  }
   await endpoint.start(port);
   return endpoint;
 }

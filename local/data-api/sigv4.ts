@@ -6,7 +6,7 @@
  * AWS's messages (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/CommonErrors.html lists the query-protocol
  * names; JSON protocols add the `Exception` suffix, which is what the SDK turns into the error's `name`).
  */
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { Checksum, SourceData } from "@smithy/types";
@@ -18,10 +18,23 @@ export interface LocalCredentials {
 }
 
 /**
- * The one identity the local endpoints accept. The local runtime hands these to the function's clients explicitly
- * (and prints them), so a user's own AWS credentials never reach a local endpoint.
+ * The well-known identity every local endpoint accepts, for tools a user points at an endpoint by hand (the AWS CLI,
+ * `sam local invoke`, the reshard tool, tests). The local runtime's own function never signs with it: each runtime
+ * signs with credentials of its own ({@link runtimeCredentials}), which no other runtime's endpoints accept.
  */
 export const LOCAL_CREDENTIALS: LocalCredentials = { accessKeyId: "local", secretAccessKey: "local" };
+
+/**
+ * Fresh credentials, unique to one local runtime: its function signs with them and only its own endpoints accept
+ * them, so a function can never run a statement on another runtime's database, whatever answers at a shard's URL
+ * (another `npm start` holding the port of a shard that is down, say).
+ */
+export function runtimeCredentials(): LocalCredentials {
+  return {
+    accessKeyId: `LOCAL${randomBytes(8).toString("hex").toUpperCase()}`,
+    secretAccessKey: randomBytes(24).toString("base64url"),
+  };
+}
 
 /** The Data API's signing name. */
 const SERVICE = "rds-data";
@@ -83,16 +96,26 @@ export interface SignedRequest {
   readonly body: Buffer;
 }
 
+/** What the headers of a signed request say, checked: the credentials that signed it, the scope and the date. */
+export interface SignatureHeaders {
+  readonly credentials: LocalCredentials;
+  readonly region: string;
+  readonly signedHeaders: readonly string[];
+  readonly signingDate: Date;
+  readonly signature: string;
+}
+
 /**
- * Throws the error AWS answers unless `request` carries a valid SigV4 signature made with `credentials`.
- * Only the `Authorization` header form is accepted: the SDK never presigns Data API calls.
+ * Everything of a SigV4 signature that the headers alone decide (present, well-formed, made by known credentials for
+ * this service, dated within 15 minutes), checked before the body is read: a request that fails here costs the
+ * endpoint no body. Throws the error AWS answers.
  */
-export async function verifySignature(
-  request: SignedRequest,
-  credentials: LocalCredentials,
+export function checkSignatureHeaders(
+  headers: IncomingHttpHeaders,
+  accepted: LocalCredentials | readonly LocalCredentials[],
   now = new Date(),
-): Promise<void> {
-  const authorization = header(request.headers, "authorization");
+): SignatureHeaders {
+  const authorization = header(headers, "authorization");
   if (!authorization) throw denied("MissingAuthenticationTokenException", "Missing Authentication Token");
   const m =
     /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;_.-]+),\s*Signature=([0-9a-f]{64})$/.exec(
@@ -105,7 +128,10 @@ export async function verifySignature(
     );
   }
   const [, accessKeyId, shortDate, region, service, signedHeaderList, signature] = m as unknown as string[];
-  if (accessKeyId !== credentials.accessKeyId) {
+  const credentials = (Array.isArray(accepted) ? accepted : [accepted]).find(
+    (c: LocalCredentials) => c.accessKeyId === accessKeyId,
+  );
+  if (!credentials) {
     throw denied("UnrecognizedClientException", "The security token included in the request is invalid.");
   }
   if (service !== SERVICE) {
@@ -115,7 +141,7 @@ export async function verifySignature(
     );
   }
   const signedHeaders = (signedHeaderList as string).split(";");
-  const amzDate = header(request.headers, "x-amz-date");
+  const amzDate = header(headers, "x-amz-date");
   const signingDate = parseAmzDate(amzDate);
   if (!signedHeaders.includes("host") || !signingDate || !signedHeaders.includes("x-amz-date")) {
     throw denied(
@@ -135,6 +161,32 @@ export async function verifySignature(
       `Signature expired: ${amzDate} is now earlier than ${new Date(now.getTime() - MAX_SKEW_MS).toISOString().replace(/[-:]|\.\d{3}/g, "")} (${now.toISOString().replace(/[-:]|\.\d{3}/g, "")} - 15 min.)`,
     );
   }
+  for (const name of signedHeaders) {
+    if (header(headers, name) === undefined) throw denied("InvalidSignatureException", SIGNATURE_MISMATCH);
+  }
+  return {
+    credentials,
+    region: region as string,
+    signedHeaders,
+    signingDate,
+    signature: signature as string,
+  };
+}
+
+/**
+ * Throws the error AWS answers unless `request` carries a valid SigV4 signature made with one of `accepted`.
+ * Only the `Authorization` header form is accepted: the SDK never presigns Data API calls.
+ */
+export async function verifySignature(
+  request: SignedRequest,
+  accepted: LocalCredentials | readonly LocalCredentials[],
+  now = new Date(),
+): Promise<void> {
+  const { credentials, region, signedHeaders, signingDate, signature } = checkSignatureHeaders(
+    request.headers,
+    accepted,
+    now,
+  );
   // The signer trusts a declared payload hash; AWS checks it against the body (an unsigned payload is S3's alone).
   const declaredHash = header(request.headers, "x-amz-content-sha256");
   if (
@@ -150,14 +202,10 @@ export async function verifySignature(
     query[key] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
   }
   const headers: Record<string, string> = {};
-  for (const name of signedHeaders) {
-    const value = header(request.headers, name);
-    if (value === undefined) throw denied("InvalidSignatureException", SIGNATURE_MISMATCH);
-    headers[name] = value;
-  }
+  for (const name of signedHeaders) headers[name] = header(request.headers, name) as string;
   const signer = new SignatureV4({
     service: SERVICE,
-    region: region as string,
+    region,
     credentials,
     sha256: Sha256,
     // Sign exactly what the client signed: add no x-amz-content-sha256 of our own.
@@ -176,7 +224,7 @@ export async function verifySignature(
     { signingDate, signingRegion: region, signingService: SERVICE, signableHeaders: new Set(signedHeaders) },
   );
   const expected = /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization ?? ""))?.[1] ?? "";
-  const given = Buffer.from(signature as string);
+  const given = Buffer.from(signature);
   if (expected.length !== given.length || !timingSafeEqual(Buffer.from(expected), given)) {
     throw denied("InvalidSignatureException", SIGNATURE_MISMATCH);
   }

@@ -6,8 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type pg from "pg";
 import { badRequest, DataApiError } from "./errors.js";
-import type { Login } from "./operations.js";
-import type { ConnectionPools } from "./pools.js";
+import type { ConnectionPools, Login } from "./pools.js";
 
 /** AWS: "A transaction times out if there are no calls that use its transaction ID in three minutes." */
 export const TRANSACTION_IDLE_MS = 180_000;

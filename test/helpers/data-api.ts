@@ -9,9 +9,11 @@ import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../../local/arns.js";
 import {
   type DataApiCluster,
   type DataApiEndpoint,
+  LOCAL_CREDENTIALS,
+  type LocalCredentials,
+  Sha256,
   startDataApiEndpoint,
 } from "../../local/data-api/index.js";
-import { LOCAL_CREDENTIALS, type LocalCredentials, Sha256 } from "../../local/data-api/sigv4.js";
 import type { Fault } from "../../local/faults.js";
 import { createShardDatabases, type PostgresConnection } from "../../local/postgres.js";
 

@@ -17,7 +17,7 @@ import { READ_MAP_SQL, STALE_MAP_STATE } from "../../functions/core/fence.js";
 import type { IdRange } from "../../functions/core/shard-map.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
 import { type ApiServer, startApiServer } from "../../local/api-server.js";
-import { LOCAL_CREDENTIALS } from "../../local/data-api/sigv4.js";
+import { LOCAL_CREDENTIALS } from "../../local/data-api/index.js";
 import type { LocalRuntime } from "../../local/runtime.js";
 import { httpClient } from "./api-client.js";
 import { prng } from "./prng.js";

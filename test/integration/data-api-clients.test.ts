@@ -14,7 +14,7 @@ import { bigint, date, integer, jsonb, numeric, pgTable, text, timestamp } from 
 import { Kysely, sql as ksql } from "kysely";
 import { DataApiDialect } from "kysely-data-api";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { LOCAL_CREDENTIALS } from "../../local/data-api/sigv4.js";
+import { LOCAL_CREDENTIALS } from "../../local/data-api/index.js";
 import { dataApiClient, startTestShards, TEST_REGION, type TestShards } from "../helpers/data-api.js";
 
 let shards: TestShards;

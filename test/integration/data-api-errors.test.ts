@@ -95,7 +95,7 @@ describe("errors", () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(BadRequestException);
-    expect((error as Error).message).toBe("Database returned more than the allowed response size limit");
+    expect((error as Error).message).toBe("Database response exceeded size limit");
     const under = await execute("SELECT repeat('x', 1000) AS filler FROM generate_series(1, 900)");
     expect(under.records).toHaveLength(900);
   });

@@ -11,7 +11,7 @@ import {
   UnsupportedResultException,
 } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type BoundParameter, bindParameters, toPositional } from "../../local/data-api/params.js";
+import { type BoundParameter, bindParameters, toPositional } from "../../local/data-api/index.js";
 import { startTestShards, type TestShards } from "../helpers/data-api.js";
 
 let shards: TestShards;

@@ -175,6 +175,10 @@ describe("npm start", () => {
     const ports = listing.shards.map((s) => s.replication.port);
     expect(new Set(ports).size).toBe(5);
     expect(started.output()).toContain(`pg :${ports[4]}  db local_shard5`);
+    // The ARNs the AWS CLI needs (issue 22, finding 8), beside each shard.
+    expect(started.output()).toContain(
+      "  shard 5  --resource-arn arn:aws:rds:us-east-1:000000000000:cluster:local-shard-5  --secret-arn arn:aws:secretsmanager:us-east-1:000000000000:secret:local-shard-5",
+    );
     const page = (await (await fetch(`${started.url}/data?limit=1000`)).json()) as {
       items: unknown[];
       partial: boolean;

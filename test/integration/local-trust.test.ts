@@ -6,7 +6,7 @@
  */
 import { ExecuteStatementCommand, RDSDataClient } from "@aws-sdk/client-rds-data";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { LOCAL_CREDENTIALS } from "../../local/data-api/sigv4.js";
+import { LOCAL_CREDENTIALS } from "../../local/data-api/index.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";
 import { signedPost, startTestShards, TEST_REGION, type TestShards } from "../helpers/data-api.js";
 

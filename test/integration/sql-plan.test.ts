@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createShardMap, type IdRange, MAX_ID, type ShardMap } from "../../functions/core/shard-map.js";
 import { RANGES_SCANNED_ALONE, selectRange } from "../../functions/core/sql.js";
 import { fenceInitSql, fenceSchemaSql } from "../../infra/fence-sql.js";
-import { bindParameters, toPositional } from "../../local/data-api/params.js";
+import { bindParameters, toPositional } from "../../local/data-api/index.js";
 
 const ROWS = 300_000;
 const LIMIT = 101;
