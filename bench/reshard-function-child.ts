@@ -9,7 +9,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { composeApp } from "../functions/app.js";
-import { LOCAL_CREDENTIALS } from "../local/data-api/sigv4.js";
+import { LOCAL_CREDENTIALS } from "../local/data-api/index.js";
 import type { RequestSpec } from "./lib/http.js";
 
 export interface FunctionCpuJob {

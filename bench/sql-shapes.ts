@@ -14,7 +14,7 @@ import type { SqlParameter } from "@aws-sdk/client-rds-data";
 import pg from "pg";
 import { createShardMap, type IdRange, MAX_ID, MIN_ID } from "../functions/core/shard-map.js";
 import { long, selectRange } from "../functions/core/sql.js";
-import { bindParameters, toPositional } from "../local/data-api/params.js";
+import { bindParameters, toPositional } from "../local/data-api/index.js";
 import { startPostgres } from "../local/postgres.js";
 
 type Shape = (

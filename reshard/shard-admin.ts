@@ -5,7 +5,7 @@
  * and "which shard, what did PostgreSQL say" is what an operator needs.
  */
 import { ExecuteStatementCommand, RDSDataClient, type SqlParameter } from "@aws-sdk/client-rds-data";
-import { LOCAL_CREDENTIALS } from "../local/data-api/sigv4.js";
+import { LOCAL_CREDENTIALS } from "../local/data-api/index.js";
 import { ShardCallError } from "./errors.js";
 
 /** What the tool needs to reach one shard's database. */

@@ -7,7 +7,7 @@ import { loadConfig } from "../../functions/core/config.js";
 import { createShardClients, execute } from "../../functions/core/data-api.js";
 import { MAX_ID, MIN_ID } from "../../functions/core/shard-map.js";
 import { selectRange } from "../../functions/core/sql.js";
-import { LOCAL_CREDENTIALS } from "../../local/data-api/sigv4.js";
+import { LOCAL_CREDENTIALS } from "../../local/data-api/index.js";
 import { type BenchContext, healAll, type ListBody } from "../lib/context.js";
 import { send } from "../lib/http.js";
 import type { ScenarioResult } from "../lib/report.js";

@@ -15,4 +15,10 @@ export {
   type DataApiEndpointOptions,
   startDataApiEndpoint,
 } from "./server.js";
-export { LOCAL_CREDENTIALS, type LocalCredentials, runtimeCredentials, Sha256 } from "./sigv4.js";
+export {
+  LOCAL_CREDENTIALS,
+  type LocalCredentials,
+  runtimeCredentials,
+  Sha256,
+  verifySignature,
+} from "./sigv4.js";

@@ -108,13 +108,13 @@ const RULES: readonly Rule[] = [
   {
     doc:
       "`reshard/` imports from `functions/` only `functions/core/`, from `infra/` only `infra/fence-sql.ts`, from " +
-      "`local/` only `local/data-api/sigv4.ts`, and nothing from `test/` or `bench/`.",
+      "`local/` only `local/data-api/index.ts`, and nothing from `test/` or `bench/`.",
     from: under("reshard"),
     refuses: (t) =>
       ["test", "bench"].some((f) => under(f)(t)) ||
       (under("functions")(t) && !under("functions/core")(t)) ||
       (under("infra")(t) && t !== "infra/fence-sql.ts") ||
-      (under("local")(t) && t !== "local/data-api/sigv4.ts"),
+      (under("local")(t) && t !== "local/data-api/index.ts"),
   },
   {
     doc: "`client/` imports nothing from `functions/`, `local/`, `infra/`, `reshard/`, `bench/` or `test/`.",
@@ -200,7 +200,7 @@ describe("import boundaries", () => {
     expect(refused("infra/app.ts", "functions/handler.ts")).toBe(true);
     expect(refused("infra/constructs/api.ts", "functions/http/route-table.ts")).toBe(false);
     expect(refused("test/unit/merge.test.ts", "local/runtime.ts")).toBe(false);
-    expect(refused("reshard/shard-admin.ts", "local/data-api/sigv4.ts")).toBe(false);
+    expect(refused("reshard/shard-admin.ts", "local/data-api/index.ts")).toBe(false);
     expect(refused("reshard/run.ts", "local/runtime.ts")).toBe(true);
     expect(refused("reshard/plan.ts", "functions/http/routes.ts")).toBe(true);
     expect(refused("local/start.ts", "reshard/cli.ts")).toBe(true);

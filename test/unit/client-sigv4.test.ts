@@ -8,7 +8,7 @@ import { createHash, createHmac } from "node:crypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createClient } from "../../client/index.js";
 import { sigv4Signer, WebCryptoSha256 } from "../../client/sigv4.js";
-import { LOCAL_CREDENTIALS, verifySignature } from "../../local/data-api/sigv4.js";
+import { LOCAL_CREDENTIALS, verifySignature } from "../../local/data-api/index.js";
 
 const NOW = new Date("2026-03-04T05:06:07Z");
 const URL_ = new URL("https://abcdef1234.execute-api.eu-west-1.amazonaws.com/data/7?x=1&x=2");
