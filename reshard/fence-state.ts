@@ -4,24 +4,13 @@
  */
 import type { SqlParameter } from "@aws-sdk/client-rds-data";
 import { FENCE_SCHEMA } from "../functions/core/fence.js";
-import { createShardMap, type IdRange, type ShardRanges } from "../functions/core/shard-map.js";
+import { createShardMap } from "../functions/core/shard-map.js";
 import { storedMapJson } from "../infra/fence-sql.js";
-import type { FenceWrite } from "./plan.js";
+import type { Fence, FenceValues, FenceWrite } from "./plan-types.js";
 import { parseMultirange, toLiteral } from "./ranges.js";
 import type { ShardAdmin } from "./shard-admin.js";
 
-/** Everything `set_fence` writes: a fence is always written whole. */
-export interface FenceValues {
-  readonly version: number;
-  readonly owned: readonly IdRange[];
-  readonly frozen: readonly IdRange[];
-  readonly unowned: readonly IdRange[];
-  readonly map: readonly ShardRanges[];
-}
-
-export interface Fence extends FenceValues {
-  readonly shard: number;
-}
+export type { Fence, FenceValues } from "./plan-types.js";
 
 export const READ_FENCE_SQL = `SELECT shard, version, owned::text AS owned, frozen::text AS frozen,
   unowned::text AS unowned, map::text AS map FROM ${FENCE_SCHEMA}.fence`;

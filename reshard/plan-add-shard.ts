@@ -1,8 +1,8 @@
 /** Planning `add-shard D`: a deployed, empty shard joins the map at the next version. */
 import { MAX_ID, MIN_ID } from "../functions/core/shard-map.js";
 import type { Fence, FenceValues } from "./fence-state.js";
-import type { NoOp, OpSpec, Plan } from "./plan.js";
 import { type Base, type Current, ids, publishWrites, refuse, sortShards } from "./plan-current.js";
+import type { NoOp, OpSpec, Plan } from "./plan-types.js";
 import { describeIds, subtract } from "./ranges.js";
 
 export function planAddShard(

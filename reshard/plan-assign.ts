@@ -1,5 +1,5 @@
 /** Planning `assign RANGE to shard D`: ids no shard owns, taken frozen, published, opened (no rows move). */
-import type { OpSpec, Plan } from "./plan.js";
+
 import {
   type Base,
   type Current,
@@ -11,6 +11,7 @@ import {
   values,
   withRange,
 } from "./plan-current.js";
+import type { OpSpec, Plan } from "./plan-types.js";
 import { covers, describeIds, overlaps, subtract, union } from "./ranges.js";
 
 export function planAssign(current: Current, spec: Extract<OpSpec, { kind: "assign" }>, base: Base): Plan {

@@ -5,7 +5,7 @@
 import type { IdRange, ShardRanges } from "../functions/core/shard-map.js";
 import { RefusedError } from "./errors.js";
 import type { Fence, FenceValues } from "./fence-state.js";
-import type { FenceWrite, Plan } from "./plan.js";
+import type { FenceWrite, Plan } from "./plan-types.js";
 import { describeIds, sameIds, subtract } from "./ranges.js";
 
 export const refuse = (message: string): never => {

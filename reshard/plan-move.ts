@@ -2,7 +2,7 @@
  * Planning `move RANGE from A to B`: the fence writes of freeze, switch-target, switch-source, open and publish, and
  * the source's fence as it was, which an abort writes back.
  */
-import type { OpSpec, Plan } from "./plan.js";
+
 import {
   type Base,
   type Current,
@@ -14,6 +14,7 @@ import {
   withoutRange,
   withRange,
 } from "./plan-current.js";
+import type { OpSpec, Plan } from "./plan-types.js";
 import { covers, describeIds, subtract, union } from "./ranges.js";
 
 export function planMove(current: Current, spec: Extract<OpSpec, { kind: "move" }>, base: Base): Plan {

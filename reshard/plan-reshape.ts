@@ -1,6 +1,5 @@
 /** Planning `split` and `merge`: the map's shape changes, ownership does not. */
 import type { IdRange } from "../functions/core/shard-map.js";
-import type { OpSpec, Plan } from "./plan.js";
 import {
   type Base,
   type Current,
@@ -11,6 +10,7 @@ import {
   sortRanges,
   values,
 } from "./plan-current.js";
+import type { OpSpec, Plan } from "./plan-types.js";
 import { describeIds } from "./ranges.js";
 
 export /** The ranges after split (the range holding `at` cut before it) or merge (adjacent ranges joined). */
