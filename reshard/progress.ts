@@ -22,7 +22,8 @@ export function progressLine(
   startDone = 0,
 ): string {
   const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100;
-  const rate = elapsedMs > 0 ? ((done - startDone) * 1000) / elapsedMs : 0;
+  // Never negative: a count may dip (an estimate replaced by a committed count).
+  const rate = elapsedMs > 0 ? Math.max(0, ((done - startDone) * 1000) / elapsedMs) : 0;
   const left =
     done >= total
       ? "done"

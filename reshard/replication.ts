@@ -106,17 +106,18 @@ export async function copyState(
 }
 
 /**
- * Rows of the range the target has: committed ones, plus those the initial copy has written so far. That copy is
- * one transaction (its rows become visible only when it commits), so without `pg_stat_progress_copy` a big copy
- * would show 0 rows until the end. The copy worker runs as the subscription's owner, the tool's own role, so the
+ * Rows of the range the target has: the committed ones, or those the initial copy has written so far, whichever is
+ * more. That copy is one transaction (its rows become visible only when it commits), so without
+ * `pg_stat_progress_copy` a big copy would show 0 rows until the end; and for a moment after its commit both count
+ * the same rows, so they are not added. The copy worker runs as the subscription's owner, the tool's own role, so the
  * tool may see its progress.
  */
 export async function copiedRows(target: ShardAdmin, [lo, hi]: IdRange): Promise<number> {
   const row = await target.one(
-    `SELECT (SELECT count(*) FROM ${quoteIdent(TABLE)} WHERE id BETWEEN :lo AND :hi)
-          + (SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy
+    `SELECT GREATEST((SELECT count(*) FROM ${quoteIdent(TABLE)} WHERE id BETWEEN :lo AND :hi),
+          (SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy
               WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
-                AND relid = CAST(:table AS regclass) AND command = 'COPY FROM') AS n`,
+                AND relid = CAST(:table AS regclass) AND command = 'COPY FROM')) AS n`,
     [long("lo", lo), long("hi", hi), str("table", TABLE)],
   );
   return Number(row.n);

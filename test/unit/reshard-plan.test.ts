@@ -14,6 +14,7 @@ import { parseArgs, parseRange } from "../../reshard/cli.js";
 import { RefusedError, UsageError } from "../../reshard/errors.js";
 import type { Fence } from "../../reshard/fence-state.js";
 import { type FenceWrite, type OpSpec, type Plan, planOperation, STEPS } from "../../reshard/plan.js";
+import { Progress, progressLine } from "../../reshard/progress.js";
 import { parseMultirange, subtract, toLiteral } from "../../reshard/ranges.js";
 import { conninfo, libpqValue } from "../../reshard/replication.js";
 import { newOperationId } from "../../reshard/state.js";
@@ -396,5 +397,26 @@ describe("the command line", () => {
   ])("refuses %j as a usage error", (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(UsageError);
     expect(() => parseArgs(argv)).toThrow(message);
+  });
+});
+
+describe("progress lines", () => {
+  it("say rows, percent, rate and time left, and never a negative rate when a count dips", () => {
+    expect(progressLine("copy", 50_000, 200_000, 1000)).toBe(
+      "copy: 50,000 / 200,000 rows (25%), 50,000 rows/s, 3 s left",
+    );
+    // The first count seen was an estimate above the committed count that followed it.
+    expect(progressLine("copy", 200_000, 200_000, 2000, 250_000)).toBe(
+      "copy: 200,000 / 200,000 rows (100%), 0 rows/s, done",
+    );
+  });
+
+  it("print a finished count once, however often it is reported", () => {
+    const lines: string[] = [];
+    let t = 0;
+    const progress = new Progress("cleanup", (l) => lines.push(l), { now: () => (t += 2000), startDone: 0 });
+    progress.update(10, 10);
+    progress.update(10, 10, true);
+    expect(lines).toEqual(["cleanup: 10 / 10 rows (100%), 5 rows/s, done"]);
   });
 });
