@@ -10,6 +10,7 @@ import { type AwsClientStub, mockClient } from "aws-sdk-client-mock";
 import { type AppConfig, loadConfig } from "../../functions/core/config.js";
 import { createShardClients, type ShardClients } from "../../functions/core/data-api.js";
 import type { Row } from "../../functions/core/row.js";
+import { createShardMap, MAX_ID, MIN_ID } from "../../functions/core/shard-map.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
 import { DEFAULT_MAP, ownerOfSeed, SEED_ROWS, SHARD_ARNS, SHARD_IDS, testEnv } from "./fixtures.js";
 
@@ -67,15 +68,9 @@ function admitWrite(id: number, fence: FakeFence | undefined): void {
 
 /** The fences of the shards of `shards` (every id a shard does not own is unowned), version 1. */
 export function fencesOf(shards: readonly { id: number; ranges: readonly (readonly [number, number])[] }[]) {
-  const all = shards.flatMap((s) => s.ranges.map(([a, b]) => [a, b] as [number, number]));
-  all.sort((a, b) => a[0] - b[0]);
-  const unowned: [number, number][] = [];
-  let next = -2_147_483_648;
-  for (const [a, b] of all) {
-    if (a > next) unowned.push([next, a - 1]);
-    next = Math.max(next, b + 1);
-  }
-  if (next <= 2_147_483_647) unowned.push([next, 2_147_483_647]);
+  const unowned = createShardMap(shards)
+    .unownedIn(MIN_ID, MAX_ID)
+    .map(([a, b]): [number, number] => [a, b]);
   const map = shards.map((s) => ({ id: s.id, ranges: s.ranges.map(([a, b]) => [a, b] as [number, number]) }));
   return new Map(
     shards.map((s): [number, FakeFence] => [

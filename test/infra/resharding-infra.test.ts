@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../functions/core/config.js";
-import { createShardMap, MAX_ID } from "../../functions/core/shard-map.js";
+import { createShardMap, DEFAULT_SHARD_RANGES, MAX_ID } from "../../functions/core/shard-map.js";
 import { API_FUNCTION_LOGICAL_ID } from "../../infra/constructs/api-function.js";
 import { LOGICAL_REPLICATION_PARAMETER } from "../../infra/constructs/cluster-parameters.js";
 import { FUNCTION_ROLE_RESOURCE_TYPE } from "../../infra/constructs/function-role.js";
@@ -188,30 +188,7 @@ describe("the network path of a move's subscription", () => {
 });
 
 describe("a shard that owns nothing yet (4 shards, the 4th with no ranges)", () => {
-  const shardMap = [
-    {
-      id: 1,
-      ranges: [
-        [1, 10],
-        [31, 40],
-      ],
-    },
-    {
-      id: 2,
-      ranges: [
-        [11, 20],
-        [41, 50],
-      ],
-    },
-    {
-      id: 3,
-      ranges: [
-        [21, 30],
-        [51, 60],
-      ],
-    },
-    { id: 4, ranges: [] },
-  ];
+  const shardMap = [...DEFAULT_SHARD_RANGES, { id: 4, ranges: [] }];
   const four = synthesize({ shardMap: JSON.stringify(shardMap), seedSampleRows: "true" });
   const { stack, template } = four;
   const env = Object.fromEntries(
