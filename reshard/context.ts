@@ -22,8 +22,8 @@ export interface RunContext {
   readonly shardTimeoutMs: number;
   /** How often a wait looks again. */
   readonly pollMs: number;
-  /** A copy that gains no row for this long fails (the subscription cannot connect, or its copy keeps failing). */
-  readonly copyStallMs: number;
+  /** A subscription that has not begun streaming this long after the copy fails the step (it cannot connect). */
+  readonly streamStartMs: number;
   readonly hooks?: StepHooks;
 }
 

@@ -1,23 +1,23 @@
 /**
- * What a move's steps do besides writing fences (those are in the plan): prepare the replication, wait for the
- * copy, wait for the freeze's marker and take the replication down, delete the source's rows; and the abort.
+ * What a move's steps do besides writing fences (those are in the plan): prepare the publication, copy the rows and
+ * start the replication, wait for the freeze's marker, take the replication down and delete the source's rows; and
+ * the abort.
  */
 import { FENCE_SCHEMA } from "../functions/core/fence.js";
 import type { IdRange } from "../functions/core/shard-map.js";
-import { countRows, deleteRange } from "./batches.js";
+import { deleteRange } from "./batches.js";
 import { type RunContext, shardOf } from "./context.js";
+import { copyRange, startOver } from "./copy.js";
 import { RefusedError, StepTimeoutError } from "./errors.js";
 import { writeFence } from "./fence-state.js";
 import type { OpSpec, Plan } from "./plan.js";
-import { Progress } from "./progress.js";
 import {
-  copiedRows,
-  copyState,
-  createSourceSide,
+  createPublication,
   createSubscription,
   dropReplication,
   replicationName,
   subscriptionExists,
+  waitStreaming,
 } from "./replication.js";
 import { type ShardAdmin, str } from "./shard-admin.js";
 import { replicationLogin } from "./targets.js";
@@ -37,54 +37,38 @@ function parts(ctx: RunContext, plan: Plan) {
   };
 }
 
-/**
- * The target's leftovers of the range are deleted only while there is no subscription: once it exists, the rows
- * on the target are the copy's, and a re-run must not delete them.
- */
+/** The publication on the source; the login the target's subscription will use is checked now, before any copy. */
 export async function prepare(ctx: RunContext, plan: Plan): Promise<void> {
-  const { spec, range, source, target, name } = parts(ctx, plan);
-  if (await subscriptionExists(target, name)) return;
-  const targetOf = ctx.targets.get(spec.from);
-  if (!targetOf) throw new RefusedError(`shard ${spec.from} is not among the targets`);
-  const login = await replicationLogin(targetOf);
-  const left = await deleteRange(target, range, { batch: plan.batch, pauseMs: plan.pauseMs });
-  if (left > 0)
-    ctx.err(`prepare: deleted ${left} leftover rows of ${range[0]}-${range[1]} on shard ${spec.to}`);
-  await createSourceSide(source, name, plan.id, range);
-  await createSubscription(target, name, login);
+  const { spec, range, source, name } = parts(ctx, plan);
+  await loginOf(ctx, spec.from);
+  await createPublication(source, name, plan.id, range);
 }
 
-/** Waits until every table of the subscription has finished its initial copy, printing rows copied. */
+async function loginOf(ctx: RunContext, shard: number) {
+  const targetOf = ctx.targets.get(shard);
+  if (!targetOf) throw new RefusedError(`shard ${shard} is not among the targets`);
+  return replicationLogin(targetOf);
+}
+
+/**
+ * Copies the range (copy.ts), then creates the subscription that streams the source's changes from the copy's
+ * snapshot on, and waits until it streams. A subscription that exists says a copy finished: a re-run only waits.
+ * Otherwise the copy starts over, whatever an earlier try left.
+ */
 export async function copy(ctx: RunContext, plan: Plan): Promise<void> {
-  const { range, source, target, name } = parts(ctx, plan);
-  const total = await countRows(source, range);
-  const progress = new Progress("copy", ctx.err);
-  // The count dips for a moment between the end of the initial copy and its commit: show the best seen.
-  let best = -1;
-  let gainedAt = performance.now();
-  for (;;) {
-    const [state, copied] = await Promise.all([copyState(target, name), copiedRows(target, range)]);
-    if (state.tables === 0) {
-      throw new RefusedError(`shard ${target.id} has no subscription ${name}: abort the move`);
-    }
-    const done = state.ready === state.tables;
-    if (done) {
-      // Committed rows only: the copy's own progress row may linger for a moment after its commit (counted twice).
-      const copiedAll = await countRows(target, range);
-      progress.update(copiedAll, Math.max(total, copiedAll), true);
-      return;
-    }
-    const shown = Math.max(copied, best, 0);
-    progress.update(shown, Math.max(total, shown), false);
-    if (copied > best) {
-      best = copied;
-      gainedAt = performance.now();
-    } else if (performance.now() - gainedAt > ctx.copyStallMs) {
-      throw new StepTimeoutError(
-        `copy: no row arrived on shard ${target.id} for ${ctx.copyStallMs} ms (${copied} of ${total}); see the PostgreSQL log, then resume or abort`,
-      );
-    }
-    await sleep(ctx.pollMs);
+  const { spec, range, source, target, name } = parts(ctx, plan);
+  if (!(await subscriptionExists(target, name))) {
+    const login = await loginOf(ctx, spec.from);
+    const opts = { batch: plan.batch, pauseMs: plan.pauseMs, log: ctx.err };
+    const left = await startOver(source, target, name, range, opts);
+    if (left > 0) ctx.err(`copy: deleted ${left} rows of ${range[0]}-${range[1]} left on shard ${spec.to}`);
+    await copyRange(source, target, name, range, opts);
+    await createSubscription(target, name, login);
+  }
+  if (!(await waitStreaming(source, name, ctx.streamStartMs))) {
+    throw new StepTimeoutError(
+      `copy: the subscription on shard ${spec.to} has not connected to shard ${spec.from} in ${ctx.streamStartMs} ms; see shard ${spec.to}'s PostgreSQL log, then resume or abort`,
+    );
   }
 }
 

@@ -45,10 +45,14 @@ export function planMove(current: Current, spec: Extract<OpSpec, { kind: "move" 
     steps: [
       {
         name: "prepare",
-        does: `delete leftovers of ${r} on shard ${spec.to}; publication, slot (shard ${spec.from}) and subscription (shard ${spec.to}) reshard_${id}`,
+        does: `publication reshard_${id} on shard ${spec.from}`,
         writes: [],
       },
-      { name: "copy", does: `wait until shard ${spec.to} has copied ${r}`, writes: [] },
+      {
+        name: "copy",
+        does: `slot (shard ${spec.from}), copy ${r} to shard ${spec.to} in batches, subscription (shard ${spec.to}) reshard_${id}`,
+        writes: [],
+      },
       {
         name: "freeze",
         does: `shard ${spec.from} freezes ${r} (writes wait), marker ${id}`,

@@ -13,7 +13,6 @@ import { abortable, abortPlan, runPlan } from "./execute.js";
 import { type Fence, parseFence, READ_FENCE_SQL } from "./fence-state.js";
 import { describeSpec, planLines, statusLines, summaryLine } from "./output.js";
 import { type OpSpec, type Plan, planOperation } from "./plan.js";
-import { copiedRows } from "./replication.js";
 import { ShardAdmin } from "./shard-admin.js";
 import { ABORTING, newOperationId, openRows, type Unfinished, unfinished } from "./state.js";
 import type { ShardTarget } from "./targets.js";
@@ -35,7 +34,7 @@ export interface RunOptions {
   readonly err: (line: string) => void;
   readonly shardTimeoutMs: number;
   readonly pollMs?: number;
-  readonly copyStallMs?: number;
+  readonly streamStartMs?: number;
   readonly hooks?: StepHooks;
 }
 
@@ -77,7 +76,7 @@ async function status(ctx: CommandContext): Promise<number> {
     const { from, to, range } = open.plan.spec;
     const [total, copied] = await Promise.all([
       countRows(ctx.shards.get(from) as ShardAdmin, range as IdRange),
-      copiedRows(ctx.shards.get(to) as ShardAdmin, range as IdRange),
+      countRows(ctx.shards.get(to) as ShardAdmin, range as IdRange),
     ]);
     progress = `copy: ${copied.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} rows copied so far`;
   }
@@ -183,7 +182,7 @@ export async function runCommand(
     err: opts.err,
     shardTimeoutMs: opts.shardTimeoutMs,
     pollMs: opts.pollMs ?? 250,
-    copyStallMs: opts.copyStallMs ?? 120_000,
+    streamStartMs: opts.streamStartMs ?? 60_000,
     ...(opts.hooks ? { hooks: opts.hooks } : {}),
     changing: false,
   };

@@ -4,7 +4,14 @@
  * statement becomes a ShardCallError naming the shard, with the database's message: this is an operator's tool,
  * and "which shard, what did PostgreSQL say" is what an operator needs.
  */
-import { ExecuteStatementCommand, RDSDataClient, type SqlParameter } from "@aws-sdk/client-rds-data";
+import {
+  BeginTransactionCommand,
+  CommitTransactionCommand,
+  ExecuteStatementCommand,
+  RDSDataClient,
+  RollbackTransactionCommand,
+  type SqlParameter,
+} from "@aws-sdk/client-rds-data";
 import { LOCAL_CREDENTIALS } from "../local/data-api/index.js";
 import { ShardCallError } from "./errors.js";
 
@@ -46,11 +53,27 @@ export class ShardAdmin {
     return this.address.id;
   }
 
-  /** Runs one statement; its rows (parsed JSON records) and the rows it changed. */
-  async run(sql: string, parameters: SqlParameter[] = []): Promise<{ rows: Row[]; updated: number }> {
-    const { resourceArn, secretArn, database } = this.address;
+  async #send<T>(call: () => Promise<T>): Promise<T> {
     try {
-      const out = await this.#client.send(
+      return await call();
+    } catch (err) {
+      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      throw new ShardCallError(this.id, message, { cause: err });
+    }
+  }
+
+  /**
+   * Runs one statement, inside the Data API transaction `transactionId` if given; its rows (parsed JSON records)
+   * and the rows it changed.
+   */
+  async run(
+    sql: string,
+    parameters: SqlParameter[] = [],
+    transactionId?: string,
+  ): Promise<{ rows: Row[]; updated: number }> {
+    const { resourceArn, secretArn, database } = this.address;
+    const out = await this.#send(() =>
+      this.#client.send(
         new ExecuteStatementCommand({
           resourceArn,
           secretArn,
@@ -58,23 +81,47 @@ export class ShardAdmin {
           sql,
           parameters,
           formatRecordsAs: "JSON",
+          ...(transactionId === undefined ? {} : { transactionId }),
         }),
-      );
-      const rows = out.formattedRecords ? (JSON.parse(out.formattedRecords) as Row[]) : [];
-      return { rows, updated: out.numberOfRecordsUpdated ?? 0 };
-    } catch (err) {
-      const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      throw new ShardCallError(this.id, message, { cause: err });
-    }
+      ),
+    );
+    const rows = out.formattedRecords ? (JSON.parse(out.formattedRecords) as Row[]) : [];
+    return { rows, updated: out.numberOfRecordsUpdated ?? 0 };
   }
 
-  async query(sql: string, parameters: SqlParameter[] = []): Promise<Row[]> {
-    return (await this.run(sql, parameters)).rows;
+  async query(sql: string, parameters: SqlParameter[] = [], transactionId?: string): Promise<Row[]> {
+    return (await this.run(sql, parameters, transactionId)).rows;
+  }
+
+  /** Opens a Data API transaction (BeginTransaction); its id. */
+  async begin(): Promise<string> {
+    const { resourceArn, secretArn, database } = this.address;
+    const out = await this.#send(() =>
+      this.#client.send(new BeginTransactionCommand({ resourceArn, secretArn, database })),
+    );
+    if (!out.transactionId) throw new ShardCallError(this.id, "BeginTransaction returned no transaction id");
+    return out.transactionId;
+  }
+
+  async commit(transactionId: string): Promise<void> {
+    const { resourceArn, secretArn } = this.address;
+    await this.#send(() =>
+      this.#client.send(new CommitTransactionCommand({ resourceArn, secretArn, transactionId })),
+    );
+  }
+
+  /** Rolls a transaction back; a failure is ignored (the transaction is gone either way, and PostgreSQL's own
+   * idle timeout ends it if this call never arrives). */
+  async rollback(transactionId: string): Promise<void> {
+    const { resourceArn, secretArn } = this.address;
+    await this.#client
+      .send(new RollbackTransactionCommand({ resourceArn, secretArn, transactionId }))
+      .catch(() => undefined);
   }
 
   /** The only row of a query that returns one. */
-  async one(sql: string, parameters: SqlParameter[] = []): Promise<Row> {
-    const rows = await this.query(sql, parameters);
+  async one(sql: string, parameters: SqlParameter[] = [], transactionId?: string): Promise<Row> {
+    const rows = await this.query(sql, parameters, transactionId);
     if (rows.length !== 1)
       throw new ShardCallError(this.id, `expected one row, got ${rows.length}: ${sql.slice(0, 80)}`);
     return rows[0] as Row;

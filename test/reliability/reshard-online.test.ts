@@ -377,9 +377,9 @@ it("a move during whose copy the target's PostgreSQL server restarts completes, 
     async move(from, to, clock) {
       const server = runtime.shards.find((s) => s.id === to)?.server;
       if (!server) throw new Error(`shard ${to} has no server of its own`);
-      // The initial copy of 2,500 rows takes a few milliseconds: to restart the target while it runs, the target's
-      // inserts sleep 0.4 ms each while a flag row exists (a trigger that fires for replication too, test-only),
-      // until the restart; the trigger is gone once the copy is done, before the target owns anything.
+      // The copy of the range takes about a second: to restart the target while it runs, the target's inserts sleep
+      // 0.4 ms a row while a flag row exists (a trigger, test-only), until the restart; the trigger is gone once the
+      // copy is done, before the target owns anything.
       const instrument = async (on: boolean) => {
         for (const statement of on ? SLOW_COPY_ON : SLOW_COPY_OFF) await sql(runtime, to, statement);
       };
@@ -390,22 +390,21 @@ it("a move during whose copy the target's PostgreSQL server restarts completes, 
         afterStep: async (step) => {
           if (step === "copy") await instrument(false);
           if (step !== "prepare" || restart) return;
-          // Wait (bounded) until the initial copy has rows in flight, then restart the server under it.
-          for (let i = 0; i < 300 && caught === ""; i++) {
-            const [row] = await sql<{ n: string | null }>(
-              runtime,
-              to,
-              "SELECT sum(tuples_processed)::text AS n FROM pg_stat_progress_copy",
-            );
-            if (Number(row?.n ?? 0) > 0) caught = `${row?.n} rows into the initial copy`;
-            else await sleep(10);
-          }
-          // Not awaited: the tool goes on waiting for the copy while the target is down. Once it is back, the copy
-          // starts over at full speed.
-          restart = server
-            .restart({ downMs: 500 })
-            .then(() => sql(runtime, to, "DELETE FROM public.reshard_test_slow"))
-            .then(() => undefined);
+          // Not awaited: the tool goes on to copy. Once the target holds some of the range's rows (bounded wait), its
+          // server restarts under the copy.
+          restart = (async () => {
+            for (let i = 0; i < 500 && caught === ""; i++) {
+              const [row] = await sql<{ n: string }>(
+                runtime,
+                to,
+                `SELECT count(*)::text AS n FROM data_1 WHERE id BETWEEN ${MOVING[0]} AND ${MOVING[1]}`,
+              );
+              if (Number(row?.n ?? 0) > 0) caught = `${row?.n} rows into the copy`;
+              else await sleep(10);
+            }
+            await server.restart({ downMs: 500 });
+            await sql(runtime, to, "DELETE FROM public.reshard_test_slow");
+          })();
         },
       });
       try {
