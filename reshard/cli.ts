@@ -25,8 +25,8 @@ commands:
 
 options:
   --dry-run              print the plan (new map, every fence write) and change nothing
-  --batch N              rows per DELETE (move, assign), default 5000
-  --pause-ms N           pause between two DELETEs (move, assign), default 20
+  --batch N              rows per batch copied or deleted (move, assign), default 5000
+  --pause-ms N           pause between two batches (move, assign), default 20
   --shard-timeout-ms N   the function's shard timeout; a move waits 5x this for its catch-up, default ${DEFAULTS.shardTimeoutMs}
   --local [URL]          the local runtime (default; URL default http://127.0.0.1:3000)
   --shards FILE          the shards' coordinates from a file (AWS: the stack's ReshardTargets output)

@@ -12,12 +12,11 @@ import { SHARD_ENGINE } from "./shard-cluster.js";
  *
  * Nothing else is set. The same page says that for `max_replication_slots`, `max_wal_senders`,
  * `max_logical_replication_workers` and `max_worker_processes` "in many cases, the default values are sufficient",
- * and the tool runs one move at a time. A move needs, on the source, its own logical slot plus one slot and one WAL
- * sender per table being synchronised (two tables: `data_1` and `sharding.move_marker`), so 3 slots and 3 senders;
- * on the target, one replication origin, one apply worker and at most `max_sync_workers_per_subscription` (default
- * 2) table-sync workers, so 3 logical replication workers (PostgreSQL "Logical Replication: Configuration
- * Settings"). PostgreSQL's defaults are 10 slots, 10 WAL senders and 4 logical replication workers, and Aurora's
- * `max_worker_processes` default is GREATEST(2 × vCPU, 8) (the AWS page above): a single move fits. Check them on a
+ * and the tool runs one move at a time. A move needs, on the source, one logical slot and one WAL sender (the
+ * subscription copies nothing: the tool copies the rows itself, reshard/copy.ts); on the target, one replication
+ * origin and one apply worker (PostgreSQL "Logical Replication: Configuration Settings"). PostgreSQL's defaults are
+ * 10 slots, 10 WAL senders and 4 logical replication workers, and Aurora's `max_worker_processes` default is
+ * GREATEST(2 × vCPU, 8) (the AWS page above): a single move fits. Check them on a
  * deployed cluster with `SHOW max_replication_slots` (docs/deploy.md) before running moves in parallel with other
  * replication.
  */
