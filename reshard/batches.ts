@@ -19,9 +19,33 @@ export async function countRows(shard: ShardAdmin, range: IdRange): Promise<numb
   return Number(row.n);
 }
 
-export interface DeleteOptions {
+/** How a step goes through rows: `batch` rows at a time, then a pause. */
+export interface Pacing {
   readonly batch: number;
+  /** The shortest pause after a batch. */
   readonly pauseMs: number;
+  /**
+   * The pause after a batch is at least `nice` times as long as the batch took (gh-ost's `--nice-ratio`): 1 halves
+   * the step's pressure on the shard whatever the batch costs there, where a fixed pause does not. Unset (a plan
+   * stored by an earlier tool): 0.
+   */
+  readonly nice?: number;
+}
+
+/**
+ * The tool's pacing unless told otherwise: small batches, each followed by a pause as long as it took, so a copy or a
+ * cleanup takes at most about half of what the shard could give it (docs/benchmarks.md, "Online resharding").
+ */
+export const DEFAULT_PACING = { batch: 1000, pauseMs: 20, nice: 1 } as const;
+
+/** The pause after a batch that took `batchMs`. */
+export function pauseAfter(pacing: Pacing, batchMs: number): number {
+  return Math.max(pacing.pauseMs, (pacing.nice ?? 0) * batchMs);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface DeleteOptions extends Pacing {
   /** Progress lines go here (the label says what is deleted); unset: none. */
   readonly progress?: { readonly label: string; readonly write: (line: string) => void };
 }
@@ -35,6 +59,7 @@ export async function deleteRange(shard: ShardAdmin, range: IdRange, opts: Delet
       : undefined;
   let deleted = 0;
   for (;;) {
+    const started = performance.now();
     const { updated } = await shard.run(
       `DELETE FROM ${T} WHERE id IN (SELECT id FROM ${T} WHERE id BETWEEN :lo AND :hi LIMIT :batch)`,
       [...bounds(range), long("batch", opts.batch)],
@@ -42,7 +67,7 @@ export async function deleteRange(shard: ShardAdmin, range: IdRange, opts: Delet
     deleted += updated;
     if (updated === 0) break;
     progress?.update(deleted, Math.max(total, deleted));
-    if (opts.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, opts.pauseMs));
+    await sleep(pauseAfter(opts, performance.now() - started));
   }
   progress?.update(deleted, Math.max(total, deleted), true);
   return deleted;

@@ -6,6 +6,7 @@
 import { pathToFileURL } from "node:url";
 import { DEFAULTS } from "../functions/core/config.js";
 import { MAX_ID, MIN_ID } from "../functions/core/shard-map.js";
+import { DEFAULT_PACING } from "./batches.js";
 import { TargetError, UsageError } from "./errors.js";
 import type { OpSpec } from "./plan.js";
 import { type Command, runCommand } from "./run.js";
@@ -25,8 +26,9 @@ commands:
 
 options:
   --dry-run              print the plan (new map, every fence write) and change nothing
-  --batch N              rows per batch copied or deleted (move, assign), default 5000
-  --pause-ms N           pause between two batches (move, assign), default 20
+  --batch N              rows per batch copied or deleted (move, assign), default ${DEFAULT_PACING.batch}
+  --pause-ms N           the shortest pause after a batch (move, assign), default ${DEFAULT_PACING.pauseMs}
+  --nice R               pause after a batch at least R times as long as it took (move, assign), default ${DEFAULT_PACING.nice}
   --shard-timeout-ms N   the function's shard timeout; a move waits 5x this for its catch-up, default ${DEFAULTS.shardTimeoutMs}
   --local [URL]          the local runtime (default; URL default http://127.0.0.1:3000)
   --shards FILE          the shards' coordinates from a file (AWS: the stack's ReshardTargets output)
@@ -48,11 +50,11 @@ const OPTIONS: Readonly<Record<string, readonly string[]>> = {
   status: [],
   resume: [],
   abort: [],
-  assign: ["shard", "range", "dry-run", "batch", "pause-ms"],
+  assign: ["shard", "range", "dry-run", "batch", "pause-ms", "nice"],
   split: ["shard", "at", "dry-run"],
   merge: ["shard", "dry-run"],
   "add-shard": ["shard", "dry-run"],
-  move: ["range", "from", "to", "dry-run", "batch", "pause-ms"],
+  move: ["range", "from", "to", "dry-run", "batch", "pause-ms", "nice"],
 };
 const COMMON = ["local", "shards", "shard-timeout-ms", "help"];
 const FLAGS = new Set(["dry-run", "help"]);
@@ -62,6 +64,15 @@ function integer(name: string, text: string, min: number, max: number): number {
     throw new UsageError(`--${name}: expected an integer, got ${JSON.stringify(text)}`);
   const value = Number(text);
   if (value < min || value > max) throw new UsageError(`--${name}: expected ${min} to ${max}, got ${text}`);
+  return value;
+}
+
+/** A decimal from 0 to `max`. */
+function ratio(name: string, text: string, max: number): number {
+  if (!/^\d+(\.\d+)?$/.test(text))
+    throw new UsageError(`--${name}: expected a number, got ${JSON.stringify(text)}`);
+  const value = Number(text);
+  if (value > max) throw new UsageError(`--${name}: expected 0 to ${max}, got ${text}`);
   return value;
 }
 
@@ -167,10 +178,13 @@ export function parseArgs(argv: readonly string[]): Parsed | undefined {
       if (spec.from === spec.to)
         throw new UsageError(`--from and --to are both shard ${spec.from}: a move needs two shards`);
   }
-  const batch = given.has("batch") ? integer("batch", required("batch"), 1, 100_000) : 5000;
-  const pauseMs = given.has("pause-ms") ? integer("pause-ms", required("pause-ms"), 0, 60_000) : 20;
+  const batch = given.has("batch") ? integer("batch", required("batch"), 1, 100_000) : DEFAULT_PACING.batch;
+  const pauseMs = given.has("pause-ms")
+    ? integer("pause-ms", required("pause-ms"), 0, 60_000)
+    : DEFAULT_PACING.pauseMs;
+  const nice = given.has("nice") ? ratio("nice", required("nice"), 100) : DEFAULT_PACING.nice;
   return {
-    command: { name: "operation", spec, dryRun: given.has("dry-run"), batch, pauseMs },
+    command: { name: "operation", spec, dryRun: given.has("dry-run"), batch, pauseMs, nice },
     target,
     shardTimeoutMs,
   };

@@ -26,7 +26,7 @@
  */
 import type { IdRange } from "../functions/core/shard-map.js";
 import { quoteIdent } from "../functions/core/sql-identifier.js";
-import { deleteRange, TABLE } from "./batches.js";
+import { deleteRange, type Pacing, pauseAfter, sleep, TABLE } from "./batches.js";
 import { ShardCallError, StepTimeoutError } from "./errors.js";
 import { Progress } from "./progress.js";
 import { advanceSlot, createSlot, dropSlot } from "./replication.js";
@@ -48,11 +48,7 @@ const LOCK_IDLE = "2s";
 /** A dead tool's snapshot lasts this long at most; a batch and its pause take far less. */
 const SNAPSHOT_IDLE = "60s";
 
-export interface CopyOptions {
-  /** Rows per batch, at most. */
-  readonly batch: number;
-  /** Pause after each batch. */
-  readonly pauseMs: number;
+export interface CopyOptions extends Pacing {
   readonly log: (line: string) => void;
 }
 
@@ -61,8 +57,6 @@ export interface CopyResult {
   /** How long writes to the source's table were held while the snapshot was taken. */
   readonly lockMs: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The target's rows of the range and the source's slot of an earlier try go first: this try starts over. */
 export async function startOver(
@@ -73,7 +67,7 @@ export async function startOver(
   opts: CopyOptions,
 ): Promise<number> {
   await dropSlot(source, slot);
-  return deleteRange(target, range, { batch: opts.batch, pauseMs: opts.pauseMs });
+  return deleteRange(target, range, opts);
 }
 
 interface Snapshot {
@@ -197,6 +191,7 @@ async function copyBatches(
   let after = lo - 1;
   let copied = 0;
   for (;;) {
+    const started = performance.now();
     const chunks = await source.query(
       READ_BATCH,
       [
@@ -220,7 +215,7 @@ async function copyBatches(
     copied += rows;
     after = Math.max(...chunks.map((c) => Number(c.last)));
     progress.update(copied, Math.max(total, copied));
-    if (opts.pauseMs > 0) await sleep(opts.pauseMs);
+    await sleep(pauseAfter(opts, performance.now() - started));
   }
   progress.update(copied, Math.max(total, copied), true);
   return copied;

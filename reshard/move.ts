@@ -5,7 +5,7 @@
  */
 import { FENCE_SCHEMA } from "../functions/core/fence.js";
 import type { IdRange } from "../functions/core/shard-map.js";
-import { deleteRange } from "./batches.js";
+import { deleteRange, type Pacing, sleep } from "./batches.js";
 import { type RunContext, shardOf } from "./context.js";
 import { copyRange, startOver } from "./copy.js";
 import { RefusedError, StepTimeoutError } from "./errors.js";
@@ -24,7 +24,7 @@ import { replicationLogin } from "./targets.js";
 
 type MoveSpec = Extract<OpSpec, { kind: "move" }>;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const pacing = ({ batch, pauseMs, nice }: Plan): Pacing => ({ batch, pauseMs, nice });
 
 function parts(ctx: RunContext, plan: Plan) {
   const spec = plan.spec as MoveSpec;
@@ -59,7 +59,7 @@ export async function copy(ctx: RunContext, plan: Plan): Promise<void> {
   const { spec, range, source, target, name } = parts(ctx, plan);
   if (!(await subscriptionExists(target, name))) {
     const login = await loginOf(ctx, spec.from);
-    const opts = { batch: plan.batch, pauseMs: plan.pauseMs, log: ctx.err };
+    const opts = { ...pacing(plan), log: ctx.err };
     const left = await startOver(source, target, name, range, opts);
     if (left > 0) ctx.err(`copy: deleted ${left} rows of ${range[0]}-${range[1]} left on shard ${spec.to}`);
     await copyRange(source, target, name, range, opts);
@@ -114,8 +114,7 @@ export async function cleanup(ctx: RunContext, plan: Plan): Promise<void> {
   const { range, source, target, name } = parts(ctx, plan);
   await dropReplication(source, target, name);
   await deleteRange(source, range, {
-    batch: plan.batch,
-    pauseMs: plan.pauseMs,
+    ...pacing(plan),
     progress: { label: "cleanup", write: ctx.err },
   });
   await deleteMarkers(plan, [source, target]);
@@ -137,8 +136,7 @@ export async function undo(ctx: RunContext, plan: Plan): Promise<void> {
   await dropReplication(source, target, name);
   for (const write of plan.abortWrites ?? []) await writeFence(shardOf(ctx, write.shard), write);
   await deleteRange(target, range, {
-    batch: plan.batch,
-    pauseMs: plan.pauseMs,
+    ...pacing(plan),
     progress: { label: "abort: delete copy", write: ctx.err },
   });
   await deleteMarkers(plan, [source, target]);

@@ -96,7 +96,7 @@ export const values = (f: Fence, change: Partial<FenceValues>): FenceValues => (
 
 export const ids = (current: Current) => [...current.fences.keys()].sort((a, b) => a - b);
 
-export type Base = Pick<Plan, "id" | "spec" | "batch" | "pauseMs" | "fromVersion" | "version">;
+export type Base = Pick<Plan, "id" | "spec" | "batch" | "pauseMs" | "nice" | "fromVersion" | "version">;
 
 /** Every shard but `except` gets the new map and version, its ids unchanged (or with `change` applied). */
 export function publishWrites(

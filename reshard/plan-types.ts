@@ -43,9 +43,10 @@ export interface PlanStep {
 export interface Plan {
   readonly id: string;
   readonly spec: OpSpec;
-  /** Rows per DELETE and the pause between two (leftovers and cleanup). */
+  /** Rows per batch copied or deleted, and the pause after each (see `Pacing`). */
   readonly batch: number;
   readonly pauseMs: number;
+  readonly nice?: number;
   readonly fromVersion: number;
   readonly version: number;
   readonly before: readonly ShardRanges[];
@@ -83,6 +84,7 @@ export interface PlanOptions {
   readonly id: string;
   readonly batch: number;
   readonly pauseMs: number;
+  readonly nice: number;
 }
 
 /** What an operation with nothing to do says (`add-shard` of a shard already in the map). */

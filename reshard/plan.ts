@@ -40,6 +40,7 @@ export function planOperation(fences: readonly Fence[], spec: OpSpec, opts: Plan
     spec,
     batch: opts.batch,
     pauseMs: opts.pauseMs,
+    nice: opts.nice,
     fromVersion: current.version,
     version,
   };

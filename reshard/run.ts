@@ -27,6 +27,7 @@ export type Command =
       readonly dryRun: boolean;
       readonly batch: number;
       readonly pauseMs: number;
+      readonly nice: number;
     };
 
 export interface RunOptions {
@@ -109,6 +110,7 @@ async function operation(ctx: CommandContext, cmd: Extract<Command, { name: "ope
     id: newOperationId(cmd.spec.kind),
     batch: cmd.batch,
     pauseMs: cmd.pauseMs,
+    nice: cmd.nice,
   });
   if ("noop" in plan) {
     ctx.out(plan.noop);

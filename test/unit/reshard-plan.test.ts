@@ -35,7 +35,7 @@ function fencesOf(shards: readonly ShardRanges[], version = 1): Fence[] {
   }));
 }
 
-const OPTS = { id: "op_test", batch: 5000, pauseMs: 20 };
+const OPTS = { id: "op_test", batch: 5000, pauseMs: 20, nice: 1 };
 
 function plan(spec: OpSpec, fences = fencesOf(FOUR)): Plan {
   const out = planOperation(fences, spec, OPTS);
@@ -360,8 +360,9 @@ describe("the command line", () => {
         name: "operation",
         spec: { kind: "move", range: [31, 40], from: 1, to: 4 },
         dryRun: false,
-        batch: 5000,
+        batch: 1000,
         pauseMs: 20,
+        nice: 1,
       },
       target: { local: "http://127.0.0.1:3000" },
       shardTimeoutMs: 2000,
@@ -375,6 +376,12 @@ describe("the command line", () => {
     expect(parseArgs(["status", "--local"])?.target).toEqual({ local: "http://127.0.0.1:3000" });
     expect(parseArgs(["status", "--local", "http://127.0.0.1:4000"])?.target).toEqual({
       local: "http://127.0.0.1:4000",
+    });
+    expect(
+      parseArgs(["move", "--range", "1-2", "--from", "1", "--to", "2", "--nice", "2.5"])?.command,
+    ).toMatchObject({ nice: 2.5 });
+    expect(parseArgs(["assign", "--shard", "4", "--range", "61-100", "--nice", "0"])?.command).toMatchObject({
+      nice: 0,
     });
     expect(parseRange("-20--10")).toEqual([-20, -10]);
     expect(parseArgs(["--help"])).toBeUndefined();
@@ -394,6 +401,9 @@ describe("the command line", () => {
     [["status", "extra"], /unexpected argument "extra"/],
     [["move", "--range", "1-2", "--from", "1", "--to", "2", "--batch", "0"], /--batch: expected 1 to 100000/],
     [["status", "--dry-run=yes"], /status takes no option --dry-run/],
+    [["move", "--range", "1-2", "--from", "1", "--to", "2", "--nice", "-1"], /--nice: expected a number/],
+    [["move", "--range", "1-2", "--from", "1", "--to", "2", "--nice", "101"], /--nice: expected 0 to 100/],
+    [["split", "--shard", "1", "--at", "5", "--nice", "1"], /split takes no option --nice/],
   ])("refuses %j as a usage error", (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(UsageError);
     expect(() => parseArgs(argv)).toThrow(message);
