@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { NODE_RUNTIME, REPO_ROOT } from "../../infra/constructs/api-function.js";
 import { ENGINE_VERSION } from "../../infra/constructs/shard-cluster.js";
+import { DEFAULT_PACING } from "../../reshard/batches.js";
 import { synthesize } from "./synth.js";
 
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), "utf8");
@@ -41,6 +42,22 @@ describe("the README and docs/", () => {
     const stated = [...everyPage.matchAll(/Lambda[^.\n]{0,40}Node\.js (\d+)/g)].map(([, n]) => n);
     expect(stated.length).toBeGreaterThan(0);
     for (const n of stated) expect(n).toBe(major);
+  });
+
+  it("give the reshard tool's pacing defaults as the tool has them", () => {
+    const local = read("docs/local-runtime.md");
+    const architecture = read("docs/architecture.md");
+    expect(local).toContain(`(\`--batch\`, ${DEFAULT_PACING.batch} rows)`);
+    expect(local).toContain(`(\`--nice ${DEFAULT_PACING.nice}\`;`);
+    expect(docs.deploy).toContain(`(${DEFAULT_PACING.batch} rows, then a pause as long as the`);
+    expect(docs.deploy).toContain(
+      `(\`--nice ${DEFAULT_PACING.nice}\`, at least \`--pause-ms\` ${DEFAULT_PACING.pauseMs})`,
+    );
+    expect(docs.deploy).toContain(`\`--batch\` rows (${DEFAULT_PACING.batch} by default)`);
+    expect(architecture.replace(/\s+/g, " ")).toContain(
+      `\`--batch\` rows, ${DEFAULT_PACING.batch} by default`,
+    );
+    expect(architecture.replace(/\s+/g, " ")).toContain(`${DEFAULT_PACING.nice} by default, as gh-ost's`);
   });
 
   it("name the Aurora PostgreSQL version the clusters run, and where the Data API is missing", () => {
