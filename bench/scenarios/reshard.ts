@@ -635,6 +635,19 @@ function statusCounts(list: readonly Sample[]): Record<string, number> {
   return out;
 }
 
+/**
+ * The slowest requests of a phase, in time order, each with its arrival from the phase's start, its kind and id: spikes
+ * bunched at one moment (a lock, the subscription's start, another process) read differently from a spread.
+ */
+function slowest(list: readonly Sample[], from: number, n = 16) {
+  return [...list]
+    .filter((s) => s.status !== -1)
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, n)
+    .sort((a, b) => a.at - b.at)
+    .map((s) => `+${round((s.at - from) / 1000, 2)} s ${s.spec.kind} ${s.spec.id} ${round(s.ms)} ms`);
+}
+
 function phaseStats(list: readonly Sample[]) {
   const ms = list.filter((s) => s.status !== -1).map((s) => s.ms);
   return {
@@ -785,6 +798,8 @@ export async function reshard({ log }: { log: Log }): Promise<ScenarioResult> {
         before: b,
         copy: c,
         cleanup: cl,
+        copySlowest: slowest(copyPhase, st("prepare").start),
+        cleanupSlowest: slowest(cleanupPhase, st("cleanup").start),
         copyRatio: c.p99 / b.p99,
         cleanupRatio: cl.p99 / b.p99,
         switchWrites: sw,
