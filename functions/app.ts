@@ -9,13 +9,14 @@ import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import type { BreakerChange } from "./core/circuit-breaker.js";
 import { type AppConfig, loadConfig } from "./core/config.js";
 import { createShardClients } from "./core/data-api.js";
-import { isFailure, type ShardReport } from "./core/shard-call.js";
+import { isFailure } from "./core/shard-call.js";
 import { ShardedTable } from "./core/sharded-table.js";
 import { errorResult } from "./http/errors.js";
 import { type ApiResponse, empty, errorResponse } from "./http/response.js";
 import { routeKeyAgrees } from "./http/route-table.js";
 import { type ApiRequest, type Resolution, type RouteResult, routeResult } from "./http/router.js";
 import { createRoutes } from "./http/routes.js";
+import type { RequestSummary } from "./request-summary.js";
 
 /** The slice of the Lambda context the app uses; the local server passes nothing. */
 export interface InvocationContext {
@@ -27,15 +28,6 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Called once per request with what happened, for metrics. */
   readonly observe?: (summary: RequestSummary) => void;
-}
-
-export interface RequestSummary {
-  readonly method: string;
-  readonly route: string;
-  readonly status: number;
-  readonly ms: number;
-  readonly shards: readonly ShardReport[];
-  readonly partial: boolean;
 }
 
 export type App = (event: APIGatewayProxyEventV2, context?: InvocationContext) => Promise<ApiResponse>;

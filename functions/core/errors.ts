@@ -1,4 +1,4 @@
-import type { ShardReport } from "./shard-call.js";
+import type { ShardReport } from "./shard-report.js";
 
 /**
  * Named errors of the core. They say what went wrong in the table's terms and never choose an HTTP status: http/

@@ -3,6 +3,11 @@
  * and summed up for clients, logs and metrics as a {@link ShardReport}.
  */
 import { ShardTimeoutError } from "./errors.js";
+import type { ShardReport } from "./shard-report.js";
+
+// Its callers read the report from here, next to `report` that makes it; it lives in shard-report.ts so that
+// errors.ts can carry it without importing this file, which imports errors.ts.
+export type { ShardReport };
 
 export type Clock = () => number;
 
@@ -21,20 +26,6 @@ export type ShardOutcome<T> =
       readonly status: "unavailable";
       readonly lastFailure: string;
       readonly retryAfterMs: number;
-    };
-
-/** The per-shard summary clients see in `shards`: no rows, no internals, just what happened and how long it took. */
-export type ShardReport =
-  | { shard: number; status: "ok"; count: number; ms: number }
-  | { shard: number; status: "timeout"; ms: number }
-  | { shard: number; status: "error"; error: string; ms: number }
-  | { shard: number; status: "skipped" }
-  | {
-      shard: number;
-      status: "unavailable";
-      reason: "circuit_open";
-      lastFailure: string;
-      retryAfterMs: number;
     };
 
 /** A failure a client should know about: a shard that could hold matching rows and did not deliver them. */

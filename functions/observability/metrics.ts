@@ -1,6 +1,6 @@
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { RequestSummary } from "../app.js";
 import type { BreakerChange } from "../core/circuit-breaker.js";
+import type { RequestSummary } from "../request-summary.js";
 
 /** Metric names, shared with the CDK stack's alarms. */
 export const METRIC = {

@@ -17,7 +17,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { createSocket, type Socket } from "node:dgram";
-import type { RequestSummary } from "../app.js";
+import type { RequestSummary } from "../request-summary.js";
 
 const HEADER = '{"format": "json", "version": 1}\n';
 

@@ -12,7 +12,13 @@ import { RDSDataClient } from "@aws-sdk/client-rds-data";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { CloudFormationCustomResourceEvent, Context } from "aws-lambda";
 import { functionRoleSql, scramVerifier } from "../role-sql.js";
-import { executeWithRetry, RETRY_BUDGET_MS } from "./schema-statement.js";
+import {
+  type CustomResourceOutcome,
+  failureReason,
+  physicalIdOf,
+  sendResponse,
+} from "./cloudformation-response.js";
+import { executeWithRetry, RETRY_BUDGET_MS } from "./statement-retry.js";
 
 export interface FunctionRoleProperties {
   readonly ClusterArn: string;
@@ -59,33 +65,13 @@ async function apply(props: FunctionRoleProperties, remainingMs: number): Promis
   );
 }
 
-async function respond(
-  event: CloudFormationCustomResourceEvent,
-  status: "SUCCESS" | "FAILED",
-  reason: string,
-) {
-  const physicalResourceId =
-    event.RequestType === "Create"
-      ? `${event.ResourceProperties.Database}/function-role`
-      : event.PhysicalResourceId;
-  const body = JSON.stringify({
-    Status: status,
-    Reason: reason,
-    PhysicalResourceId: physicalResourceId,
-    StackId: event.StackId,
-    RequestId: event.RequestId,
-    LogicalResourceId: event.LogicalResourceId,
-    // Nothing from the secret or the database is returned.
-    Data: {},
-  });
-  // The pre-signed S3 URL expects no content type (cfn-response sends an empty one).
-  await fetch(event.ResponseURL, { method: "PUT", body, headers: { "content-type": "" } });
-}
-
 export async function handler(
   event: CloudFormationCustomResourceEvent,
   context: Pick<Context, "getRemainingTimeInMillis">,
 ): Promise<void> {
+  const physicalResourceId = physicalIdOf(event, `${event.ResourceProperties.Database}/function-role`);
+  // Nothing from the secret or the database is returned: no data, and a failure's reason is the error's.
+  let outcome: CustomResourceOutcome = { status: "SUCCESS", reason: "ok", physicalResourceId };
   try {
     if (event.RequestType !== "Delete") {
       await apply(
@@ -93,11 +79,10 @@ export async function handler(
         context.getRemainingTimeInMillis(),
       );
     }
-    await respond(event, "SUCCESS", "ok");
   } catch (error) {
     // Only the error's name and message: the SDK's messages name resources, never secret values.
-    const reason = error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
-    console.error("function role not applied", reason);
-    await respond(event, "FAILED", reason.slice(0, 500));
+    outcome = { status: "FAILED", reason: failureReason(error), physicalResourceId };
+    console.error("function role not applied", outcome.reason);
   }
+  await sendResponse(event, outcome);
 }

@@ -26,7 +26,7 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { functionRoleSql, scramVerifier } from "../role-sql.js";
-import { executeWithRetry, type HandlerDeps } from "./schema-statement.js";
+import { executeWithRetry, type RetryDeps } from "./statement-retry.js";
 
 export interface RotationEvent {
   readonly Step: "createSecret" | "setSecret" | "testSecret" | "finishSecret";
@@ -72,7 +72,7 @@ export function clusterArnFor(secretArn: string, clusterIdentifier: string): str
   return `arn:${partition}:rds:${region}:${account}:cluster:${clusterIdentifier}`;
 }
 
-export interface RotationDeps extends Pick<HandlerDeps, "client" | "sleep" | "now" | "log"> {
+export interface RotationDeps extends RetryDeps {
   readonly secrets: Pick<SecretsManagerClient, "send">;
   readonly tableName: string;
   readonly shardTimeoutMs: number;

@@ -7,7 +7,8 @@ import {
 import type { CloudFormationCustomResourceEvent } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createHandler, RETRY_BUDGET_MS } from "../../infra/handlers/schema-statement.js";
+import { createHandler } from "../../infra/handlers/schema-statement.js";
+import { RETRY_BUDGET_MS } from "../../infra/handlers/statement-retry.js";
 
 const rds = mockClient(RDSDataClient);
 const resuming = () => new DatabaseResumingException({ message: "The database is resuming", $metadata: {} });

@@ -17,7 +17,7 @@ import {
   TABLE_RESOURCE_TYPE,
 } from "../../infra/constructs/schema.js";
 import { ENGINE_VERSION } from "../../infra/constructs/shard-cluster.js";
-import { RETRY_BUDGET_MS } from "../../infra/handlers/schema-statement.js";
+import { RETRY_BUDGET_MS } from "../../infra/handlers/statement-retry.js";
 import { asArray, policyStatements, render } from "./intrinsics.js";
 import { synthesize } from "./synth.js";
 

@@ -1,9 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { composeApp, type RequestSummary } from "../../functions/app.js";
+import { composeApp } from "../../functions/app.js";
 import { ConfigError } from "../../functions/core/errors.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
+import type { RequestSummary } from "../../functions/request-summary.js";
 import { apiEvent, callApp, lambdaContext } from "../helpers/events.js";
 import { ARN_1, ARN_2, ARN_3, rawShards, SEED_ROWS, testEnv } from "../helpers/fixtures.js";
 import { calledArns, mockDataApi, seededStores, serveStores } from "../helpers/unit-data-api.js";

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { RequestSummary } from "../../functions/app.js";
 import {
   createBreakerMetrics,
   createMetricsObserver,
   METRIC,
 } from "../../functions/observability/metrics.js";
+import type { RequestSummary } from "../../functions/request-summary.js";
 
 interface EmfLine {
   _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] };

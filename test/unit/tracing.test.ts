@@ -1,13 +1,13 @@
 import { createSocket } from "node:dgram";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import type { RequestSummary } from "../../functions/app.js";
 import {
   createTracingObserver,
   daemonAddress,
   sampledTrace,
   shardSubsegments,
 } from "../../functions/observability/tracing.js";
+import type { RequestSummary } from "../../functions/request-summary.js";
 
 const ROOT = "1-5759e988-bd862e3fe1be46a994272793";
 const PARENT = "53995c3f42cd8ad8";
