@@ -9,9 +9,9 @@ export interface ApiRequest {
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly headers: Readonly<Record<string, string | undefined>>;
+  /** The body as API Gateway passes it: text, or with `bodyBase64` the base64 of its bytes (body.ts reads both). */
   readonly body: string | undefined;
-  /** The body arrived as bytes that are not valid UTF-8 (`body` is then undefined): refused with a 400. */
-  readonly bodyNotUtf8?: boolean;
+  readonly bodyBase64: boolean;
   /** The Lambda's remaining time, when there is a Lambda. */
   readonly remainingMs: number | undefined;
 }
