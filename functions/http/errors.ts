@@ -46,9 +46,7 @@ export function errorResult(err: unknown, method: string, logger: Logger): Route
   }
   if (err instanceof RowUnknownError) {
     const message = `id ${err.id} could not be read: shard ${err.shard} did not answer; retry later`;
-    const fields = { shard: err.shard, shards: err.shards };
-    const response = errorResponse(503, "shard_unavailable", message, retryAfter(err.retryAfterMs), fields);
-    return routeResult(response, err.shards);
+    return shardUnavailable(err, message, { shard: err.shard, shards: err.shards });
   }
   if (err instanceof ShardUnavailableError) {
     logger.warn("write not confirmed", { shard: err.shard, reason: err.reason, outcome: err.outcome });
@@ -56,10 +54,21 @@ export function errorResult(err: unknown, method: string, logger: Logger): Route
       err.outcome === "not_applied"
         ? `shard ${err.shard} did not apply the write (${err.reason}); it was not applied and can be retried`
         : `shard ${err.shard} did not confirm the write (${err.reason}); it may or may not have been applied, and can no longer take effect: read the row before retrying`;
-    const fields = { outcome: err.outcome, shard: err.shard };
-    const response = errorResponse(503, "shard_unavailable", message, retryAfter(err.retryAfterMs), fields);
-    return routeResult(response, err.shards);
+    return shardUnavailable(err, message, { outcome: err.outcome, shard: err.shard });
   }
   logger.error("unhandled error", err as Error);
   return routeResult(errorResponse(500, "internal_error", "internal server error"));
+}
+
+/**
+ * The 503 of a read or a write whose shard did not answer: `retry-after` from an open breaker's cool-down (else one
+ * second), the fields beside `error` that say which shard, and the shard's report for the log line and metrics.
+ */
+function shardUnavailable(
+  err: RowUnknownError | ShardUnavailableError,
+  message: string,
+  fields: Record<string, unknown>,
+): RouteResult {
+  const response = errorResponse(503, "shard_unavailable", message, retryAfter(err.retryAfterMs), fields);
+  return routeResult(response, err.shards);
 }
