@@ -1,7 +1,7 @@
 /**
- * The request path, in one place: an API Gateway v2 event becomes a request, its route's result (or the answer to
- * the error it threw) becomes the response, the log line and the metrics. `composeApp` builds it from an environment
- * for the Lambda handler and the local server alike. docs/architecture.md walks through the whole path.
+ * The request path, in one place: an API Gateway v2 event becomes a request, http/ answers it (http/dispatch.ts), and
+ * that answer becomes the response, the log line and the metrics. No status is chosen here. `composeApp` builds it
+ * from an environment for the Lambda handler and the local server alike. docs/architecture.md walks through the path.
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { RDSDataClientConfig } from "@aws-sdk/client-rds-data";
@@ -11,10 +11,10 @@ import { type AppConfig, loadConfig } from "./core/config.js";
 import { createShardClients } from "./core/data-api.js";
 import { isFailure } from "./core/shard-call.js";
 import { ShardedTable } from "./core/sharded-table.js";
-import { errorResult } from "./http/errors.js";
-import { type ApiResponse, empty, errorResponse } from "./http/response.js";
+import { dispatch } from "./http/dispatch.js";
+import type { ApiResponse } from "./http/response.js";
 import { routeKeyAgrees } from "./http/route-table.js";
-import { type ApiRequest, type Resolution, type RouteResult, routeResult } from "./http/router.js";
+import type { ApiRequest } from "./http/router.js";
 import { createRoutes } from "./http/routes.js";
 import type { RequestSummary } from "./request-summary.js";
 
@@ -42,54 +42,24 @@ function routePath(event: APIGatewayProxyEventV2): string {
   return path;
 }
 
-const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-/**
- * The body as text. API Gateway base64-encodes bodies it does not treat as text (and the local server does the same
- * for text that is not valid UTF-8); those bytes are decoded strictly, so invalid UTF-8 is refused rather than stored
- * with U+FFFD in place of the bad bytes.
- */
-function decodeBody(event: APIGatewayProxyEventV2): { body: string | undefined; bodyNotUtf8?: true } {
-  if (event.body === undefined || !event.isBase64Encoded) return { body: event.body };
-  try {
-    return { body: UTF8.decode(Buffer.from(event.body, "base64")) };
-  } catch {
-    return { body: undefined, bodyNotUtf8: true };
-  }
-}
-
 function toRequest(event: APIGatewayProxyEventV2, context: InvocationContext | undefined): ApiRequest {
-  const { body, bodyNotUtf8 } = decodeBody(event);
   return {
     method: event.requestContext?.http?.method?.toUpperCase() ?? "GET",
     path: routePath(event),
     params: {},
     query: event.queryStringParameters ?? {},
     headers: Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
-    body,
-    bodyNotUtf8,
+    body: event.body,
+    bodyBase64: event.isBase64Encoded ?? false,
     remainingMs: context?.getRemainingTimeInMillis?.(),
   };
 }
 
-/** What the request comes to: its route's result, or without one a 404 `route_not_found`, a 405 or a preflight. */
-async function run(req: ApiRequest, resolved: Resolution): Promise<RouteResult> {
-  if (resolved.kind === "found") return resolved.handler({ ...req, params: resolved.params });
-  if (resolved.kind === "not_found") {
-    return routeResult(errorResponse(404, "route_not_found", `no route for ${req.method} ${req.path}`));
-  }
-  const allow = [...resolved.allow, "OPTIONS"].join(", ");
-  return routeResult(
-    req.method === "OPTIONS"
-      ? empty(204, { allow })
-      : errorResponse(405, "method_not_allowed", `${req.method} is not allowed on ${req.path}`, { allow }),
-  );
-}
-
 /**
  * The whole API as one function of an API Gateway v2 event: the Lambda handler and the local server both call it,
- * so they behave the same. The route returns what happened (its answer and the shards' reports), or throws an error
- * that http/errors.ts turns into one; the response, the log line and the metrics are all made from that one value.
+ * so they behave the same. http/ answers the request (dispatch.ts: its route's answer and the shards' reports, or the
+ * answer to the error the route threw, or to a request no route takes); the response, the log line and the metrics
+ * are all made from that one value.
  */
 export function createApp(deps: AppDeps): App {
   const router = createRoutes(deps.table);
@@ -102,9 +72,7 @@ export function createApp(deps: AppDeps): App {
     // A request API Gateway sent through the public `$default` route never runs a table route (route-table.ts).
     if (resolved.kind === "found" && !routeKeyAgrees(event.routeKey, resolved.route))
       resolved = { kind: "not_found" };
-    const { response, shards } = await run(req, resolved).catch((err) =>
-      errorResult(err, req.method, deps.logger),
-    );
+    const { response, shards } = await dispatch(req, resolved, deps.logger);
     const summary: RequestSummary = {
       method: req.method,
       route: resolved.kind === "found" ? `${req.method} ${resolved.pattern}` : "unknown",

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { App } from "../functions/app.js";
+import { MAX_BODY_BYTES } from "../functions/http/body.js";
 import { errorResponse } from "../functions/http/response.js";
-import { MAX_BODY_BYTES } from "../functions/http/routes.js";
 import { crossSiteWriteRefusal, hostRefusal, withoutCors } from "./admin-guard.js";
 import { toApiGatewayEvent, writeApiResponse } from "./api-gateway-event.js";
 

@@ -77,3 +77,35 @@ export class ShardUnavailableError extends TableError {
     super(`shard ${shard} is unavailable: ${reason}`, shards);
   }
 }
+
+/**
+ * A point read of an id whose owning shard answered without the row: the row is absent, not merely unknown. A
+ * {@link RowNotFoundError} that also names the shard asked, which the read's answer shows beside `shards`.
+ */
+export class RowAbsentError extends RowNotFoundError {
+  override name = "RowAbsentError";
+  constructor(
+    readonly id: number,
+    readonly shard: number,
+    shards: readonly ShardReport[],
+  ) {
+    super(`id ${id} does not exist`, shards);
+  }
+}
+
+/**
+ * A point read whose owning shard did not answer (it failed, timed out, or its circuit breaker is open): whether the
+ * row exists is unknown, so it must not be answered as absent. For an id no shard owns, `shard` is the one that was
+ * asked to vouch for it. `retryAfterMs` is an open breaker's remaining cool-down.
+ */
+export class RowUnknownError extends TableError {
+  override name = "RowUnknownError";
+  constructor(
+    readonly id: number,
+    readonly shard: number,
+    shards: readonly ShardReport[],
+    readonly retryAfterMs?: number,
+  ) {
+    super(`id ${id} could not be read: shard ${shard} did not answer`, shards);
+  }
+}

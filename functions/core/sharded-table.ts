@@ -1,7 +1,14 @@
 import { type BreakerChange, type CallResult, ShardBreakers } from "./circuit-breaker.js";
 import type { AppConfig, ShardConfig } from "./config.js";
 import { execute, type ShardClients } from "./data-api.js";
-import { DuplicateIdError, IdOutOfRangeError, RowNotFoundError, ShardUnavailableError } from "./errors.js";
+import {
+  DuplicateIdError,
+  IdOutOfRangeError,
+  RowAbsentError,
+  RowNotFoundError,
+  RowUnknownError,
+  ShardUnavailableError,
+} from "./errors.js";
 import {
   CommitDeadlineError,
   fenceRefusal,
@@ -409,13 +416,14 @@ export class ShardedTable {
   }
 
   /**
-   * One row from the one shard that owns its id. `item` is null only when that shard answered and the row is absent;
-   * when the shard failed, `shards` says so and the caller must not call the row absent. An id outside the map is an
-   * {@link IdOutOfRangeError} once a shard vouched that no shard owns it.
+   * One row from the one shard that owns its id. Unknown is not absent: only an answering owner may say the row does
+   * not exist (a {@link RowAbsentError}); an owner that failed makes it a {@link RowUnknownError}. An id outside the
+   * map is an {@link IdOutOfRangeError} once a shard vouched that no shard owns it, a {@link RowUnknownError} (naming
+   * the shard asked) while that shard cannot answer.
    */
-  async get(id: number, budget: Budget = {}): Promise<RowResult> {
+  async get(id: number, budget: Budget = {}): Promise<RowResult & { item: Row }> {
     const deadline = this.#deadline(budget);
-    return this.#withMap(deadline, async (map) => {
+    const { item, shard, shards } = await this.#withMap(deadline, async (map) => {
       const owner = map.ownerOf(id);
       if (owner === undefined) {
         const { shard, shards, refusing } = await this.#vouchUnowned(map, id, deadline);
@@ -429,6 +437,10 @@ export class ShardedTable {
       const shards = [report(outcome, (rows) => rows.length)];
       return { result: { item, shard: owner, shards }, refusing: refusedBy([outcome]) };
     });
+    if (item) return { item, shard, shards };
+    if (shards.every((s) => s.status === "ok")) throw new RowAbsentError(id, shard, shards);
+    const open = shards.find((s) => s.status === "unavailable");
+    throw new RowUnknownError(id, shard, shards, open?.retryAfterMs);
   }
 
   /**

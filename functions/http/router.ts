@@ -9,9 +9,9 @@ export interface ApiRequest {
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly headers: Readonly<Record<string, string | undefined>>;
+  /** The body as API Gateway passes it: text, or with `bodyBase64` the base64 of its bytes (body.ts reads both). */
   readonly body: string | undefined;
-  /** The body arrived as bytes that are not valid UTF-8 (`body` is then undefined): refused with a 400. */
-  readonly bodyNotUtf8?: boolean;
+  readonly bodyBase64: boolean;
   /** The Lambda's remaining time, when there is a Lambda. */
   readonly remainingMs: number | undefined;
 }
@@ -41,9 +41,9 @@ export type Resolution =
   | { readonly kind: "method_not_allowed"; readonly allow: readonly string[] };
 
 /**
- * The routes of a route table (route-table.ts) with their handlers. Hand-written because the API has six routes and
- * every kilobyte of the function is paid for in cold start; it matches paths as API Gateway does (`matchPath`) and
- * answers 405 with `allow` when the path exists under another method.
+ * The routes of a route table (route-table.ts) with their handlers. Hand-written because it must match paths exactly
+ * as API Gateway does (`matchPath`); it resolves a request to its route's handler, or says that the path exists only
+ * under other methods (`allow`) or not at all, which dispatch.ts answers.
  */
 export class Router {
   readonly #table: readonly RouteSpec[];

@@ -5,8 +5,9 @@
 import { request as httpRequest } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import type { ListResult } from "../../functions/core/sharded-table.js";
+import { MAX_BODY_BYTES } from "../../functions/http/body.js";
 import { Router } from "../../functions/http/router.js";
-import { createRoutes, MAX_BODY_BYTES } from "../../functions/http/routes.js";
+import { createRoutes } from "../../functions/http/routes.js";
 import { ROUTES } from "../../infra/constructs/api.js";
 import type { Fault } from "../../local/faults.js";
 import { type LocalRuntime, startLocalRuntime } from "../../local/runtime.js";

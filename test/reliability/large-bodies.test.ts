@@ -5,7 +5,7 @@
  */
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_BODY_BYTES } from "../../functions/http/routes.js";
+import { MAX_BODY_BYTES } from "../../functions/http/body.js";
 import type { LocalRuntime } from "../../local/runtime.js";
 import { collectGarbage, startRuntime } from "../helpers/reliability-runtime.js";
 

@@ -3,8 +3,8 @@ import { DatabaseResumingException, ExecuteStatementCommand } from "@aws-sdk/cli
 import { afterAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type App, createApp, type InvocationContext } from "../../functions/app.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
+import { MAX_BODY_BYTES } from "../../functions/http/body.js";
 import { CORS_HEADERS } from "../../functions/http/response.js";
-import { MAX_BODY_BYTES } from "../../functions/http/routes.js";
 import type { RequestSummary } from "../../functions/request-summary.js";
 import { type AppAnswer, apiEvent, callApp, type EventOptions, lambdaContext } from "../helpers/events.js";
 import { ARN_1, ARN_2, ARN_3, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";

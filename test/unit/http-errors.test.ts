@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import {
   DuplicateIdError,
   IdOutOfRangeError,
+  RowAbsentError,
   RowNotFoundError,
+  RowUnknownError,
   ShardUnavailableError,
 } from "../../functions/core/errors.js";
 import type { ShardReport } from "../../functions/core/shard-call.js";
@@ -47,6 +49,37 @@ describe("errorResult: the core's errors as HTTP answers (http/ alone chooses st
     });
   });
 
+  it("answers a point read of an absent row with 404 not_found naming the shard asked and its report", () => {
+    expect(answer(new RowAbsentError(15, 2, OK_NONE), "GET")).toEqual({
+      status: 404,
+      body: { error: { code: "not_found", message: "id 15 does not exist" }, shard: 2, shards: OK_NONE },
+      headers: expect.any(Object),
+      shards: OK_NONE,
+    });
+  });
+
+  it("answers a point read whose shard did not answer with 503 shard_unavailable, its shard, report and retry-after", () => {
+    const failed: ShardReport[] = [{ shard: 3, status: "error", error: "DatabaseResumingException", ms: 4 }];
+    const res = answer(new RowUnknownError(55, 3, failed), "GET");
+    expect(res).toEqual({
+      status: 503,
+      body: {
+        error: {
+          code: "shard_unavailable",
+          message: "id 55 could not be read: shard 3 did not answer; retry later",
+        },
+        shard: 3,
+        shards: failed,
+      },
+      headers: expect.objectContaining({ "retry-after": "1" }),
+      shards: failed,
+    });
+    const open: ShardReport[] = [
+      { shard: 3, status: "unavailable", reason: "circuit_open", lastFailure: "timeout", retryAfterMs: 4200 },
+    ];
+    expect(answer(new RowUnknownError(55, 3, open, 4200), "GET").headers["retry-after"]).toBe("5");
+  });
+
   it("answers an unconfirmed write with 503, its outcome, its shard, retry-after and the shard's report", () => {
     const failed: ShardReport[] = [{ shard: 3, status: "timeout", ms: 300 }];
     const res = answer(new ShardUnavailableError(3, "timeout", "unknown", failed));
@@ -79,6 +112,8 @@ describe("errorResult: the core's errors as HTTP answers (http/ alone chooses st
       new IdOutOfRangeError("x"),
       new DuplicateIdError("x", []),
       new RowNotFoundError("x", []),
+      new RowAbsentError(1, 1, []),
+      new RowUnknownError(1, 1, []),
       new ShardUnavailableError(1, "timeout", "unknown", []),
     ]) {
       expect(err).not.toHaveProperty("status");

@@ -8,7 +8,9 @@ import { createShardClients } from "../../functions/core/data-api.js";
 import {
   DuplicateIdError,
   IdOutOfRangeError,
+  RowAbsentError,
   RowNotFoundError,
+  RowUnknownError,
   ShardUnavailableError,
 } from "../../functions/core/errors.js";
 import { ShardedTable } from "../../functions/core/sharded-table.js";
@@ -74,21 +76,26 @@ describe("ShardedTable.get", () => {
     expect(onlyStatement(mock).sql).toBe(FENCED_ONE("Data_2"));
   });
 
-  it("returns no item when the owning shard has no such row", async () => {
+  it("throws a RowAbsentError naming the shard when the owning shard answered without the row", async () => {
     const { table, stores } = seededTable(mock);
     stores.get(2)?.delete(15);
-    const result = await table.get(15);
-    expect(result).toEqual({
-      item: null,
+    const err = await rejection(table.get(15));
+    expect(err).toBeInstanceOf(RowAbsentError);
+    // A RowNotFoundError, as a replace or delete of a missing row: http/ answers both with 404 not_found.
+    expect(err).toBeInstanceOf(RowNotFoundError);
+    expect(err).toMatchObject({
+      message: "id 15 does not exist",
+      id: 15,
       shard: 2,
       shards: [{ shard: 2, status: "ok", count: 0, ms: expect.any(Number) }],
     });
+    expect(err).not.toHaveProperty("status");
   });
 
   it("ignores a row for another id that the shard returned by mistake", async () => {
     const { table } = seededTable(mock);
     onShard(ARN_2).resolves({ formattedRecords: '[{"id":16,"name":"Test 16"}]' });
-    expect((await table.get(15)).item).toBeNull();
+    expect(await rejection(table.get(15))).toBeInstanceOf(RowAbsentError);
   });
 
   const OUTSIDE = [61, 0, -1, 1000, -2_147_483_648];
@@ -108,29 +115,53 @@ describe("ShardedTable.get", () => {
     },
   );
 
-  it("returns no item and the shard's error when the owning shard fails", async () => {
+  // Unknown is not absent: the answer (503 shard_unavailable) is http/'s choice, app.test.ts "GET /data/{id}".
+  it("throws a RowUnknownError with the shard's error when the owning shard fails", async () => {
     const { table } = seededTable(mock);
     onShard(ARN_3).rejects(resuming());
-    const result = await table.get(55);
-    expect(result).toEqual({
-      item: null,
+    const err = await rejection(table.get(55));
+    expect(err).toBeInstanceOf(RowUnknownError);
+    expect(err).not.toBeInstanceOf(RowNotFoundError);
+    expect(err).toMatchObject({
+      id: 55,
       shard: 3,
       shards: [{ shard: 3, status: "error", error: "DatabaseResumingException", ms: expect.any(Number) }],
+      retryAfterMs: undefined,
     });
   });
 
-  it("returns no item and a timeout when the owning shard hangs", async () => {
+  it("throws a RowUnknownError with a timeout when the owning shard hangs", async () => {
     const { table } = seededTable(mock, { SHARD_TIMEOUT_MS: "30" });
     onShard(ARN_1).callsFake(hang);
-    const result = await table.get(5);
-    expect(result.item).toBeNull();
-    expect(result.shards).toEqual([{ shard: 1, status: "timeout", ms: expect.any(Number) }]);
+    const err = await rejection(table.get(5));
+    expect(err).toBeInstanceOf(RowUnknownError);
+    expect(err).toMatchObject({
+      shard: 1,
+      shards: [{ shard: 1, status: "timeout", ms: expect.any(Number) }],
+    });
   });
 
   it("reports a malformed answer as an error", async () => {
     const { table } = seededTable(mock);
     onShard(ARN_1).resolves({});
-    expect((await table.get(5)).shards[0]).toMatchObject({ status: "error", error: "MalformedResultError" });
+    expect(await rejection(table.get(5))).toMatchObject({
+      name: "RowUnknownError",
+      shards: [{ status: "error", error: "MalformedResultError" }],
+    });
+  });
+
+  it("throws a RowUnknownError with the breaker's remaining cool-down when the owning shard's breaker is open", async () => {
+    const { table } = seededTable(mock, { BREAKER_FAILURE_THRESHOLD: "1" });
+    onShard(ARN_1).rejects(resuming());
+    await rejection(table.get(5));
+    const err = (await rejection(table.get(5))) as RowUnknownError;
+    expect(err).toBeInstanceOf(RowUnknownError);
+    expect(err).toMatchObject({
+      shard: 1,
+      shards: [{ shard: 1, status: "unavailable", reason: "circuit_open" }],
+    });
+    expect(err.retryAfterMs).toBeGreaterThan(0);
+    expect(err.shards[0]).toMatchObject({ retryAfterMs: err.retryAfterMs });
   });
 });
 
@@ -400,8 +431,9 @@ describe("a shard the map names but the function cannot reach", () => {
       config: { ...config, shards: config.shards.filter((s) => s.id !== 2) },
       clients,
     });
-    await expect(table.get(15)).resolves.toMatchObject({
-      item: null,
+    await expect(table.get(15)).rejects.toMatchObject({
+      name: "RowUnknownError",
+      shard: 2,
       shards: [{ error: "ShardNotConfigured" }],
     });
     await expect(table.remove(15)).rejects.toMatchObject({
