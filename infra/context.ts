@@ -1,9 +1,20 @@
 import { RemovalPolicy } from "aws-cdk-lib";
 import { RetentionDays } from "aws-cdk-lib/aws-logs";
 import type { Node } from "constructs";
-import { DEFAULTS } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
-import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../functions/core/shard-map.js";
+import {
+  CONTEXT_SETTING_NAMES,
+  type ContextSettingName,
+  FUNCTION_SETTINGS,
+  type FunctionSettingName,
+  type FunctionSettingValues,
+} from "../functions/core/settings.js";
+import {
+  createShardMap,
+  DEFAULT_SHARD_RANGES,
+  parseShardMap,
+  type ShardMap,
+} from "../functions/core/shard-map.js";
 import { derivedReservedConcurrency } from "./capacity.js";
 
 /** How a cluster leaves the stack: `snapshot` keeps a final snapshot, `retain` keeps the running cluster. */
@@ -11,9 +22,11 @@ export type DataRemoval = "retain" | "snapshot" | "destroy";
 
 /**
  * Everything a deployment may choose, read once from CDK context (`cdk.json` or `-c key=value`) and validated at
- * synth, so a typo fails `cdk synth` with a message naming the key instead of failing a deploy half-way.
+ * synth, so a typo fails `cdk synth` with a message naming the key instead of failing a deploy half-way. The
+ * function's settings (`functions/core/settings.ts`) are fields of the same names, so a row added there must be read
+ * here too, or this does not compile.
  */
-export interface DeploySettings {
+export interface DeploySettings extends FunctionSettingValues {
   readonly stackName: string;
   /** `demo=true` switches the defaults marked "demo" below to a cheap, disposable deployment. */
   readonly demo: boolean;
@@ -35,13 +48,6 @@ export interface DeploySettings {
    * reported never to pause, which would turn a paused demo's cost into a running one's (docs/deploy.md).
    */
   readonly logicalReplication: boolean;
-  readonly tableName: string;
-  readonly shardTimeoutMs: number;
-  readonly deadlineMarginMs: number;
-  readonly shardMaxAttempts: number;
-  /** The per-shard circuit breaker (functions/core/circuit-breaker.ts): failures that open it (0: off), cool-down. */
-  readonly breakerFailureThreshold: number;
-  readonly breakerCooldownMs: number;
   readonly functionTimeoutSeconds: number;
   readonly functionMemoryMb: number;
   /** Requests per second, and burst, that the stage admits on each route (HTTP APIs throttle routes separately). */
@@ -63,11 +69,10 @@ export interface DeploySettings {
   /** Reads are public by default (the mission is a public access point); writes always require IAM. */
   readonly requireIamForReads: boolean;
   readonly logRetention: RetentionDays;
-  readonly logLevel: string;
 }
 
-/** Every context key the app reads, for documentation and for tests that override them. */
-export const CONTEXT_KEYS = [
+/** The context keys of the stack's own settings; the function's follow, from its settings table. */
+const DEPLOY_KEYS = [
   "stackName",
   "demo",
   "shardMap",
@@ -78,11 +83,6 @@ export const CONTEXT_KEYS = [
   "removalPolicy",
   "seedSampleRows",
   "logicalReplication",
-  "shardTimeoutMs",
-  "deadlineMarginMs",
-  "shardMaxAttempts",
-  "breakerFailureThreshold",
-  "breakerCooldownMs",
   "functionTimeoutSeconds",
   "functionMemoryMb",
   "throttleRateLimit",
@@ -94,10 +94,12 @@ export const CONTEXT_KEYS = [
   "functionSecretRotationDays",
   "requireIamForReads",
   "logRetentionDays",
-  "logLevel",
 ] as const;
 
-export type ContextKey = (typeof CONTEXT_KEYS)[number];
+export type ContextKey = (typeof DEPLOY_KEYS)[number] | ContextSettingName;
+
+/** Every context key the app reads, for documentation and for tests that override them. */
+export const CONTEXT_KEYS: readonly ContextKey[] = [...DEPLOY_KEYS, ...CONTEXT_SETTING_NAMES];
 
 /**
  * An HTTP API waits at most 30 s for its integration, and the quota cannot be raised ("Quotas for configuring and
@@ -121,7 +123,6 @@ const RETENTION_VALUES: ReadonlySet<number> = new Set<number>(
     (v): v is RetentionDays => typeof v === "number" && v !== RetentionDays.INFINITE,
   ),
 );
-const LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL", "SILENT"];
 const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
 
 type Raw = (key: ContextKey) => unknown;
@@ -163,15 +164,22 @@ function oneOf<T extends string>(raw: Raw, key: ContextKey, fallback: T, allowed
 function readShardMap(raw: Raw): ShardMap {
   const value = raw("shardMap");
   if (value === undefined) return createShardMap(DEFAULT_SHARD_RANGES, "context shardMap");
-  let parsed: unknown = value;
-  if (typeof value === "string") {
-    try {
-      parsed = JSON.parse(value);
-    } catch (cause) {
-      throw new ConfigError("context shardMap: not valid JSON", { cause });
-    }
-  }
-  return createShardMap(parsed, "context shardMap");
+  return parseShardMap(value, "context shardMap").map;
+}
+
+/**
+ * One of the function's settings, with the default and bounds of its row in `functions/core/settings.ts`; one a
+ * deployment cannot choose is its default.
+ */
+function functionSetting<K extends FunctionSettingName>(raw: Raw, name: K): FunctionSettingValues[K] {
+  const row = FUNCTION_SETTINGS[name];
+  if (!row.context) return row.default as FunctionSettingValues[K];
+  const key = name as ContextSettingName;
+  const value =
+    row.kind === "integer"
+      ? num(raw, key, row.default, row.min, row.max)
+      : oneOf(raw, key, row.default, row.values);
+  return value as FunctionSettingValues[K];
 }
 
 /**
@@ -191,8 +199,8 @@ export function readSettings(node: Node): DeploySettings {
     throw new ConfigError(`context maxCapacity: ${maxCapacity} is below minCapacity ${minCapacity}`);
   }
 
-  const shardTimeoutMs = num(raw, "shardTimeoutMs", DEFAULTS.shardTimeoutMs, 1, 60_000);
-  const deadlineMarginMs = num(raw, "deadlineMarginMs", DEFAULTS.deadlineMarginMs, 0, 10_000);
+  const shardTimeoutMs = functionSetting(raw, "shardTimeoutMs");
+  const deadlineMarginMs = functionSetting(raw, "deadlineMarginMs");
   const functionTimeoutSeconds = num(raw, "functionTimeoutSeconds", 10, 1, MAX_FUNCTION_TIMEOUT_SECONDS);
   // A shard call may use its whole timeout and the handler keeps a margin to answer in: the function must outlive
   // both, or Lambda kills the invocation instead of the slowest shard being reported as a timeout.
@@ -241,12 +249,12 @@ export function readSettings(node: Node): DeploySettings {
     ]),
     seedSampleRows: bool(raw, "seedSampleRows", demo),
     logicalReplication: bool(raw, "logicalReplication", minCapacity > 0),
-    tableName: DEFAULTS.tableName,
+    tableName: functionSetting(raw, "tableName"),
     shardTimeoutMs,
     deadlineMarginMs,
-    shardMaxAttempts: num(raw, "shardMaxAttempts", DEFAULTS.maxAttempts, 1, 5),
-    breakerFailureThreshold: num(raw, "breakerFailureThreshold", DEFAULTS.breakerFailureThreshold, 0, 100),
-    breakerCooldownMs: num(raw, "breakerCooldownMs", DEFAULTS.breakerCooldownMs, 100, 600_000),
+    shardMaxAttempts: functionSetting(raw, "shardMaxAttempts"),
+    breakerFailureThreshold: functionSetting(raw, "breakerFailureThreshold"),
+    breakerCooldownMs: functionSetting(raw, "breakerCooldownMs"),
     functionTimeoutSeconds,
     functionMemoryMb: num(raw, "functionMemoryMb", 512, 128, 10_240),
     throttleRateLimit,
@@ -258,7 +266,7 @@ export function readSettings(node: Node): DeploySettings {
     functionSecretRotationDays: num(raw, "functionSecretRotationDays", 30, 1, 365),
     requireIamForReads: bool(raw, "requireIamForReads", false),
     logRetention: retentionDays as RetentionDays,
-    logLevel: oneOf(raw, "logLevel", "INFO", LOG_LEVELS),
+    logLevel: functionSetting(raw, "logLevel"),
   };
 }
 

@@ -1,5 +1,6 @@
 import { loadConfig, type ShardConfig } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
+import { FUNCTION_SETTING_ROWS } from "../functions/core/settings.js";
 import type { ShardMap } from "../functions/core/shard-map.js";
 import type { DeploySettings } from "./context.js";
 
@@ -31,22 +32,31 @@ export function shardEntries(
   return map.shards.map((shard) => ({ id: shard.id, ranges: shard.ranges, ...coordinates(shard.id) }));
 }
 
+/** The variables of the function's settings (`functions/core/settings.ts`) that `reader` reads, in the table's order. */
+function settingVariables(
+  settings: DeploySettings,
+  reader: (typeof FUNCTION_SETTING_ROWS)[number]["readBy"],
+): Record<string, string> {
+  return Object.fromEntries(
+    FUNCTION_SETTING_ROWS.filter((row) => row.readBy === reader).map((row) => [
+      row.env,
+      String(settings[row.name]),
+    ]),
+  );
+}
+
 /**
- * The function's environment. `shardsJson` is the serialized `SHARDS` value: in the stack it comes from
- * `Stack.toJsonString`, because the ARNs inside it are CloudFormation tokens until deploy time.
+ * The function's environment: every row of its settings table, with the value the deployment chose. `shardsJson` is
+ * the serialized `SHARDS` value: in the stack it comes from `Stack.toJsonString`, because the ARNs inside it are
+ * CloudFormation tokens until deploy time.
  */
 export function functionEnvironment(settings: DeploySettings, shardsJson: string): Record<string, string> {
   return {
     SHARDS: shardsJson,
-    TABLE_NAME: settings.tableName,
-    SHARD_TIMEOUT_MS: String(settings.shardTimeoutMs),
-    DEADLINE_MARGIN_MS: String(settings.deadlineMarginMs),
-    SHARD_MAX_ATTEMPTS: String(settings.shardMaxAttempts),
-    BREAKER_FAILURE_THRESHOLD: String(settings.breakerFailureThreshold),
-    BREAKER_COOLDOWN_MS: String(settings.breakerCooldownMs),
+    ...settingVariables(settings, "loadConfig"),
     POWERTOOLS_SERVICE_NAME,
     POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-    LOG_LEVEL: settings.logLevel,
+    ...settingVariables(settings, "powertools"),
     // Stack traces in the logs then point at the TypeScript sources instead of the minified bundle.
     NODE_OPTIONS: "--enable-source-maps",
   };

@@ -6,20 +6,25 @@
  */
 import { loadConfig } from "../functions/core/config.js";
 import { ConfigError } from "../functions/core/errors.js";
-import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../functions/core/shard-map.js";
+import { FUNCTION_SETTING_ROWS } from "../functions/core/settings.js";
+import {
+  createShardMap,
+  DEFAULT_SHARD_RANGES,
+  parseShardMap,
+  type ShardMap,
+} from "../functions/core/shard-map.js";
 import { localArns } from "./arns.js";
 import { type Fault, parseFaults } from "./faults.js";
 import { parseSeed, planSeed, type Seed } from "./seed.js";
 
-/** The settings of the function (see `functions/core/config.ts`) that the local runtime passes on to it. */
-export const FUNCTION_SETTINGS = [
-  "TABLE_NAME",
-  "SHARD_TIMEOUT_MS",
-  "DEADLINE_MARGIN_MS",
-  "SHARD_MAX_ATTEMPTS",
-  "BREAKER_FAILURE_THRESHOLD",
-  "BREAKER_COOLDOWN_MS",
-] as const;
+/**
+ * The variables of the function's settings (`functions/core/settings.ts`) that the local runtime passes on to the
+ * function's `loadConfig`. Powertools' own (`LOG_LEVEL`) it reads from this process's environment, where the
+ * function runs locally.
+ */
+export const FUNCTION_VARIABLES: readonly string[] = FUNCTION_SETTING_ROWS.filter(
+  (row) => row.readBy === "loadConfig",
+).map((row) => row.env);
 
 export interface LocalSettings {
   /** API port (PORT, default 3000; 0 picks a free one). */
@@ -49,16 +54,10 @@ function readPort(env: Env, fallback: number): number {
   return port;
 }
 
-/** SHARD_MAP: the JSON of the CDK context key `shardMap`, validated by the function's own `createShardMap`. */
+/** SHARD_MAP: the JSON of the CDK context key `shardMap`, read by the function's own `parseShardMap`. */
 export function readShardMap(raw: string | undefined): ShardMap | undefined {
   if (raw === undefined || raw.trim() === "") return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (cause) {
-    throw new ConfigError("SHARD_MAP: not valid JSON", { cause });
-  }
-  return createShardMap(parsed, "SHARD_MAP");
+  return parseShardMap(raw, "SHARD_MAP").map;
 }
 
 /**
@@ -77,7 +76,7 @@ export function readLocalSettings(env: Env, opts: { defaultPort?: number } = {})
     if (!map.rangesOf(shard)) throw new ConfigError(`SHARD_FAULTS: there is no shard ${shard}`);
   }
   const functionEnv: Record<string, string> = {};
-  for (const name of FUNCTION_SETTINGS) {
+  for (const name of FUNCTION_VARIABLES) {
     const value = env[name];
     if (value !== undefined && value !== "") functionEnv[name] = value;
   }

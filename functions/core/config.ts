@@ -1,6 +1,7 @@
 import type { BreakerSettings } from "./circuit-breaker.js";
 import { ConfigError } from "./errors.js";
-import { createShardMap, type ShardMap, type ShardRanges } from "./shard-map.js";
+import { FUNCTION_SETTINGS, type IntegerSetting } from "./settings.js";
+import { parseShardMap, type ShardMap, type ShardRanges } from "./shard-map.js";
 import { SQL_IDENTIFIER } from "./sql-identifier.js";
 
 /** One shard as the function reaches it: its ranges plus the Data API coordinates of its cluster. */
@@ -27,25 +28,21 @@ export interface AppConfig {
   readonly region: string;
 }
 
+/** The defaults of `functions/core/settings.ts` under the names of {@link AppConfig}, and the fallback region. */
 export const DEFAULTS = {
-  tableName: "data_1",
-  shardTimeoutMs: 2000,
-  deadlineMarginMs: 250,
-  maxAttempts: 2,
-  breakerFailureThreshold: 3,
-  breakerCooldownMs: 5000,
+  tableName: FUNCTION_SETTINGS.tableName.default,
+  shardTimeoutMs: FUNCTION_SETTINGS.shardTimeoutMs.default,
+  deadlineMarginMs: FUNCTION_SETTINGS.deadlineMarginMs.default,
+  maxAttempts: FUNCTION_SETTINGS.shardMaxAttempts.default,
+  breakerFailureThreshold: FUNCTION_SETTINGS.breakerFailureThreshold.default,
+  breakerCooldownMs: FUNCTION_SETTINGS.breakerCooldownMs.default,
   region: "us-east-1",
 } as const;
 
 const ARN = /^arn:[a-z-]+:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$/;
 
-function intFromEnv(
-  env: Record<string, string | undefined>,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-) {
+function intFromEnv(env: Record<string, string | undefined>, setting: IntegerSetting) {
+  const { env: name, default: fallback, min, max } = setting;
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   if (!/^\d+$/.test(raw)) throw new ConfigError(`${name}: expected an integer, got ${JSON.stringify(raw)}`);
@@ -63,10 +60,13 @@ function str(obj: Record<string, unknown>, key: string, at: string, pattern?: Re
   return value;
 }
 
-/** Validates the Data API coordinates of each shard; the ranges are validated by {@link createShardMap}. */
+/**
+ * Validates the Data API coordinates of each shard; the JSON and the ranges are validated by {@link parseShardMap}.
+ * `input` is JSON text or what it parses to.
+ */
 export function parseShards(input: unknown, field = "SHARDS"): { shards: ShardConfig[]; map: ShardMap } {
-  const map = createShardMap(input, field);
-  const shards = (input as Record<string, unknown>[]).map((raw, i): ShardConfig => {
+  const { map, entries } = parseShardMap(input, field);
+  const shards = entries.map((raw, i): ShardConfig => {
     const at = `${field}[${i}]`;
     const endpoint = raw.endpoint;
     if (endpoint !== undefined && (typeof endpoint !== "string" || !URL.canParse(endpoint))) {
@@ -89,40 +89,27 @@ export function parseShards(input: unknown, field = "SHARDS"): { shards: ShardCo
  * Reads and validates the configuration once, at start. Fails fast with a {@link ConfigError} naming the field.
  *
  * - `SHARDS` (required): JSON array of `{id, ranges, resourceArn, secretArn, database, endpoint?}`.
- * - `TABLE_NAME` (default `data_1`): an SQL identifier, since it cannot be a bound parameter.
- * - `SHARD_TIMEOUT_MS` (default 2000), `DEADLINE_MARGIN_MS` (default 250), `SHARD_MAX_ATTEMPTS` (default 2).
- * - `BREAKER_FAILURE_THRESHOLD` (default 3, 0 turns breakers off), `BREAKER_COOLDOWN_MS` (default 5000).
+ * - the rows of `functions/core/settings.ts` that `loadConfig` reads, with their defaults and bounds.
  */
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const raw = env.SHARDS;
   if (raw === undefined || raw === "") throw new ConfigError("SHARDS: required (a JSON array of shards)");
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (cause) {
-    throw new ConfigError("SHARDS: not valid JSON", { cause });
-  }
-  const { shards, map } = parseShards(parsed);
-  const tableName = env.TABLE_NAME || DEFAULTS.tableName;
+  const { shards, map } = parseShards(raw);
+  const table = FUNCTION_SETTINGS.tableName;
+  const tableName = env[table.env] || table.default;
   if (!SQL_IDENTIFIER.test(tableName)) {
-    throw new ConfigError(`TABLE_NAME: expected an SQL identifier, got ${JSON.stringify(tableName)}`);
+    throw new ConfigError(`${table.env}: expected an SQL identifier, got ${JSON.stringify(tableName)}`);
   }
   return {
     shards,
     map,
     tableName,
-    shardTimeoutMs: intFromEnv(env, "SHARD_TIMEOUT_MS", DEFAULTS.shardTimeoutMs, 1, 60_000),
-    deadlineMarginMs: intFromEnv(env, "DEADLINE_MARGIN_MS", DEFAULTS.deadlineMarginMs, 0, 10_000),
-    maxAttempts: intFromEnv(env, "SHARD_MAX_ATTEMPTS", DEFAULTS.maxAttempts, 1, 5),
+    shardTimeoutMs: intFromEnv(env, FUNCTION_SETTINGS.shardTimeoutMs),
+    deadlineMarginMs: intFromEnv(env, FUNCTION_SETTINGS.deadlineMarginMs),
+    maxAttempts: intFromEnv(env, FUNCTION_SETTINGS.shardMaxAttempts),
     breaker: {
-      failureThreshold: intFromEnv(
-        env,
-        "BREAKER_FAILURE_THRESHOLD",
-        DEFAULTS.breakerFailureThreshold,
-        0,
-        100,
-      ),
-      cooldownMs: intFromEnv(env, "BREAKER_COOLDOWN_MS", DEFAULTS.breakerCooldownMs, 100, 600_000),
+      failureThreshold: intFromEnv(env, FUNCTION_SETTINGS.breakerFailureThreshold),
+      cooldownMs: intFromEnv(env, FUNCTION_SETTINGS.breakerCooldownMs),
     },
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || DEFAULTS.region,
   };

@@ -189,3 +189,30 @@ export function createShardMap(input: unknown, field = "shards", version = 1): S
   }
   return new ShardMap(shards, all, version);
 }
+
+/** A shard map read from outside, with the entries it was built from (an entry may carry more than its ranges). */
+export interface ParsedShardMap {
+  readonly map: ShardMap;
+  /** The input's entries, each an object (checked by {@link createShardMap}), in the input's order. */
+  readonly entries: readonly Record<string, unknown>[];
+}
+
+/**
+ * The one way a shard map comes in from outside: the function's `SHARDS`, the CDK context key `shardMap` and the
+ * local runtime's `SHARD_MAP`. `value` is JSON text, or what JSON text parses to (cdk.json holds an array, `-c`
+ * passes text); every message names `field`, e.g. `SHARD_MAP: not valid JSON`.
+ *
+ * @throws ConfigError when the text is not JSON or the map is invalid (see {@link createShardMap}).
+ */
+export function parseShardMap(value: unknown, field: string): ParsedShardMap {
+  let input = value;
+  if (typeof value === "string") {
+    try {
+      input = JSON.parse(value);
+    } catch (cause) {
+      throw new ConfigError(`${field}: not valid JSON`, { cause });
+    }
+  }
+  const map = createShardMap(input, field);
+  return { map, entries: input as Record<string, unknown>[] };
+}

@@ -5,6 +5,7 @@ import {
   DEFAULT_SHARD_RANGES,
   MAX_ID,
   MIN_ID,
+  parseShardMap,
   type ShardMap,
 } from "../../functions/core/shard-map.js";
 import { BOUNDARY_OWNERS } from "../helpers/fixtures.js";
@@ -309,5 +310,36 @@ describe("ShardMap.unownedIn and version", () => {
     expect(later.version).toBe(7);
     expect(later.ownerOf(35)).toBe(1);
     expect(createShardMap(DEFAULT_SHARD_RANGES, "shards", 3).version).toBe(3);
+  });
+});
+
+describe("parseShardMap", () => {
+  const map = [{ id: 7, ranges: [[1, 5]], database: "x" }];
+
+  it("reads JSON text and an already parsed value alike, and keeps the entries it built the map from", () => {
+    for (const value of [JSON.stringify(map), map]) {
+      const parsed = parseShardMap(value, "SHARD_MAP");
+      expect(parsed.map.ownerOf(3)).toBe(7);
+      expect(parsed.entries).toEqual(map);
+    }
+  });
+
+  it("names the field when the text is not JSON, with the parse error as cause", () => {
+    let thrown: unknown;
+    try {
+      parseShardMap("[{", "context shardMap");
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as Error).message).toBe("context shardMap: not valid JSON");
+    expect((thrown as Error).cause).toBeInstanceOf(SyntaxError);
+  });
+
+  it("names the field when the map is invalid", () => {
+    expect(() => parseShardMap('[{"id":1,"ranges":[[5,1]]}]', "SHARD_MAP")).toThrow(
+      "SHARD_MAP[0].ranges[0]: start 5 > end 1",
+    );
+    expect(() => parseShardMap('"[]"', "SHARDS")).toThrow("SHARDS: expected an array of shards");
   });
 });
