@@ -1,3 +1,7 @@
+/**
+ * The k-way merge of the shards' sorted rows (a min-heap of cursors): owned rows only, each id once, up to a bound.
+ * Which rows a page takes and what its `next` is belong to the paging contract (paging.ts).
+ */
 import type { Row } from "./row.js";
 import type { ShardMap } from "./shard-map.js";
 
