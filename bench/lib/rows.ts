@@ -1,4 +1,4 @@
-import type { ShardRows } from "../../functions/core/merge.js";
+import type { ShardRows } from "../../functions/core/paging.js";
 import type { Row } from "../../functions/core/row.js";
 import { createShardMap, type IdRange, type ShardMap } from "../../functions/core/shard-map.js";
 

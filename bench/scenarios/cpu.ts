@@ -10,10 +10,9 @@
  * ratios: a burst of load from elsewhere hits both sides of a round alike.
  */
 import type { Field } from "@aws-sdk/client-rds-data";
-import { mergePages, type ShardRows } from "../../functions/core/merge.js";
+import { MAX_ROWS_PER_CALL, mergePages, type ShardRows } from "../../functions/core/paging.js";
 import type { Row } from "../../functions/core/row.js";
 import type { ShardMap } from "../../functions/core/shard-map.js";
-import { MAX_ROWS_PER_CALL } from "../../functions/core/sharded-table.js";
 import { parseRows } from "../../functions/core/sql.js";
 import { json } from "../../functions/http/response.js";
 import type { ScenarioResult } from "../lib/report.js";

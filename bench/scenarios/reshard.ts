@@ -273,7 +273,7 @@ const unfenced = {
   }),
   // The write keeps its deadlines (start and commit): they are the write outcome contract, not the fence.
   write: (id: number, name: string, times: WriteTimes): Statement => ({
-    sql: `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND set_config('sharding.commit_by', :commitBy, true) <> '' AS in_time), w AS (UPDATE ${quoteIdent(TABLE)} SET name = :name WHERE id = :id AND (SELECT in_time FROM go) RETURNING 1) SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go`,
+    sql: `WITH admitted AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND set_config('sharding.commit_by', :commitBy, true) <> '' AS in_time), written AS (UPDATE ${quoteIdent(TABLE)} SET name = :name WHERE id = :id AND (SELECT in_time FROM admitted) RETURNING 1) SELECT in_time, (SELECT count(*) FROM written)::int AS changed FROM admitted`,
     parameters: [
       long("id", id),
       { name: "name", value: { stringValue: name } },
@@ -307,7 +307,7 @@ function checkUnfenced(): void {
   }
 }
 
-/** `fenced()` of sharded-table.ts (not exported): the refusal check every shard call goes through. */
+/** What `fenced()` of functions/core/shard-access.ts does: the refusal check every shard call goes through. */
 async function fencedCall<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
@@ -414,7 +414,7 @@ async function fenceDb(shard: LocalShard, lo: number, hi: number) {
   const fencedRead = `SELECT id, name FROM ${TABLE} WHERE id = $1::bigint AND (SELECT sharding.admit_read($2, $3))`;
   const plainRead = `SELECT id, name FROM ${TABLE} WHERE id = $1::bigint`;
   const write = (fence: boolean) =>
-    `WITH go AS (SELECT statement_timestamp() <= ($3::timestamp AT TIME ZONE 'UTC')${fence ? " AND sharding.admit_write($1::bigint)" : ""} AS in_time), w AS (UPDATE ${TABLE} SET name = $2 WHERE id = $1::bigint AND (SELECT in_time FROM go) RETURNING 1) SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go`;
+    `WITH admitted AS (SELECT statement_timestamp() <= ($3::timestamp AT TIME ZONE 'UTC')${fence ? " AND sharding.admit_write($1::bigint)" : ""} AS in_time), written AS (UPDATE ${TABLE} SET name = $2 WHERE id = $1::bigint AND (SELECT in_time FROM admitted) RETURNING 1) SELECT in_time, (SELECT count(*) FROM written)::int AS changed FROM admitted`;
   return withPg(shard, async (c) => {
     const random = lcg(7);
     const id = () => lo + Math.floor(random() * (hi - lo + 1));

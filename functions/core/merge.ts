@@ -1,20 +1,9 @@
+/**
+ * The k-way merge of the shards' sorted rows (a min-heap of cursors): owned rows only, each id once, up to a bound.
+ * Which rows a page takes and what its `next` is belong to the paging contract (paging.ts).
+ */
 import type { Row } from "./row.js";
 import type { ShardMap } from "./shard-map.js";
-
-export interface ShardRows {
-  readonly shard: number;
-  readonly rows: readonly Row[];
-  /** The shard holds more rows after `rows`: only ids up to `through` are known. */
-  readonly truncated?: boolean;
-  /** With `truncated`: the last id up to which the shard's rows are known (default: its last row's id). */
-  readonly through?: number;
-}
-
-export interface Page {
-  readonly items: Row[];
-  /** The cursor for the next page (`after`), or `null` when nothing is left. */
-  readonly next: number | null;
-}
 
 interface Cursor {
   readonly shard: number;
@@ -74,22 +63,29 @@ function ascending(rows: readonly Row[]): readonly Row[] {
   return rows;
 }
 
+/** One shard's rows for the merge, in any order (sorted ones are taken as they are). */
+export interface MergeInput {
+  readonly shard: number;
+  readonly rows: readonly Row[];
+}
+
+/** What the merge took: rows in id order, and whether a row was left over after `limit` of them (the page is full). */
+export interface Merged {
+  readonly items: Row[];
+  readonly full: boolean;
+}
+
 /**
- * Merges per-shard pages into one page of at most `limit` rows, sorted by id, without duplicates and without rows a
- * shard does not own. A k-way merge reads only the rows it returns, where concat + sort would sort all of them.
- *
- * A truncated shard may hold rows after its last returned id that belong before other shards' later rows, so the page
- * stops at the smallest last id of any truncated shard (`bound`). When shards are asked for `limit + 1` rows, a
- * truncated shard alone fills the page and this is plain keyset paging; when they are asked for fewer (the Data API's
- * 1 MiB result cap), a page may hold fewer than `limit` rows and still have a `next`.
+ * Merges per-shard rows into at most `limit` rows, sorted by id, without duplicates and without rows a shard does not
+ * own, stopping before the first id above `bound`. A k-way merge reads only the rows it returns, where concat + sort
+ * would sort all of them. Where a page ends and what `next` is are the paging contract's (paging.ts).
  */
-export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: number): Page {
-  let bound = Infinity;
-  for (const part of parts) {
-    const last = part.rows.at(-1);
-    if (part.truncated && last !== undefined)
-      bound = Math.min(bound, Math.max(last.id, part.through ?? last.id));
-  }
+export function mergeOwned(
+  parts: readonly MergeInput[],
+  map: ShardMap,
+  limit: number,
+  bound: number,
+): Merged {
   const heap = new CursorHeap();
   for (const part of parts) {
     const rows = ascending(part.rows);
@@ -97,24 +93,18 @@ export function mergePages(parts: readonly ShardRows[], map: ShardMap, limit: nu
   }
   const items: Row[] = [];
   let last: number | undefined;
-  let full = false;
   while (heap.size > 0) {
     const cursor = heap.pop() as Cursor;
     const row = cursor.rows[cursor.index] as Row;
     if (row.id > bound) break;
     // Ownership is checked only for rows the merge reaches, not for every row fetched.
     if (row.id !== last && map.ownerOf(row.id) === cursor.shard) {
-      if (items.length === limit) {
-        full = true;
-        break;
-      }
+      if (items.length === limit) return { items, full: true };
       items.push(row);
       last = row.id;
     }
     cursor.index++;
     if (cursor.index < cursor.rows.length) heap.push(cursor);
   }
-  if (full || (items.length === limit && bound !== Infinity)) return { items, next: last ?? null };
-  // Every row up to `bound` is on this page: the next one starts after it.
-  return { items, next: bound === Infinity ? null : bound };
+  return { items, full: false };
 }

@@ -37,7 +37,7 @@ export function isFailure(o: { readonly status: ShardOutcome<unknown>["status"] 
  * The outcome as clients see it; `count` says how many rows (or changed rows) its value stands for. A timeout, an
  * error or a skipped shard is its own report: those outcomes hold exactly the report's fields, in its order.
  */
-export function report<T>(o: ShardOutcome<T>, count: (value: T) => number): ShardReport {
+export function toShardReport<T>(o: ShardOutcome<T>, count: (value: T) => number): ShardReport {
   if (o.status === "ok") return { shard: o.shard, status: "ok", count: count(o.value), ms: o.ms };
   if (o.status !== "unavailable") return o;
   const { shard, lastFailure, retryAfterMs } = o;

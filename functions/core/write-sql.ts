@@ -10,9 +10,9 @@ import { sqlTimestamp } from "./write-deadline.js";
  * row, whether it ran in time and how many rows it changed, all in ONE statement (the Data API runs one statement per
  * call, and nothing may happen between the check and the write):
  *
- *     WITH go AS (SELECT statement_timestamp() <= :deadline AS in_time),
- *          w AS (<the write, guarded by (SELECT in_time FROM go)> RETURNING 1)
- *     SELECT in_time, (SELECT count(*) FROM w) AS changed FROM go
+ *     WITH admitted AS (SELECT statement_timestamp() <= :deadline AS in_time),
+ *          written AS (<the write, guarded by (SELECT in_time FROM admitted)> RETURNING 1)
+ *     SELECT in_time, (SELECT count(*) FROM written) AS changed FROM admitted
  *
  * So "did nothing because it was late" (`in_time = false`) is never mistaken for "no such row" (404) or "duplicate
  * id" (409), which are `in_time = true, changed = 0`. `statement_timestamp()` is when the server received the
@@ -46,13 +46,14 @@ const timeParams = ({ deadlineMs, commitByMs }: WriteTimes): SqlParameter[] => [
  * Then the transaction's commit deadline is set for the fence's commit-time check. A late write is not admitted at
  * all (AND evaluates left to right in a target list and stops at false).
  */
-const GO = `go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND ${FENCE_SCHEMA}.admit_write(:id) AND set_config('${FENCE_SCHEMA}.commit_by', :commitBy, true) <> '' AS in_time)`;
-const IN_TIME = "(SELECT in_time FROM go)";
-const REPORT = "SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go";
+const ADMITTED = `admitted AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND ${FENCE_SCHEMA}.admit_write(:id) AND set_config('${FENCE_SCHEMA}.commit_by', :commitBy, true) <> '' AS in_time)`;
+const IN_TIME = "(SELECT in_time FROM admitted)";
+/** The one result row: whether the write was admitted in time, and how many rows it changed. */
+const RESULT_ROW = "SELECT in_time, (SELECT count(*) FROM written)::int AS changed FROM admitted";
 
 function guarded(write: string, parameters: SqlParameter[], times: WriteTimes): Statement {
   return {
-    sql: `WITH ${GO}, w AS (${write} RETURNING 1) ${REPORT}`,
+    sql: `WITH ${ADMITTED}, written AS (${write} RETURNING 1) ${RESULT_ROW}`,
     parameters: [...parameters, ...timeParams(times)],
     formatRecordsAs: "JSON",
   };

@@ -155,7 +155,7 @@ export function answerFrom(store: ShardStore, fence?: FakeFence) {
       return { formattedRecords: formatted(rows), numberOfRecordsUpdated: 0 };
     }
     const write =
-      /^WITH go AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AND sharding\.admit_write\(:id\) AND set_config\('sharding\.commit_by', :commitBy, true\) <> '' AS in_time\), w AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM w\)::int AS changed FROM go$/.exec(
+      /^WITH admitted AS \(SELECT statement_timestamp\(\) <= \(:deadline AT TIME ZONE 'UTC'\) AND sharding\.admit_write\(:id\) AND set_config\('sharding\.commit_by', :commitBy, true\) <> '' AS in_time\), written AS \((.*) RETURNING 1\) SELECT in_time, \(SELECT count\(\*\) FROM written\)::int AS changed FROM admitted$/.exec(
         sql,
       );
     if (write) {
@@ -172,7 +172,7 @@ export function answerFrom(store: ShardStore, fence?: FakeFence) {
       const body = write[1] ?? "";
       const id = longParam(input, "id");
       if (
-        /^INSERT INTO \S+ \(id, name\) SELECT :id, :name WHERE \(SELECT in_time FROM go\) ON CONFLICT \(id\) DO NOTHING$/.test(
+        /^INSERT INTO \S+ \(id, name\) SELECT :id, :name WHERE \(SELECT in_time FROM admitted\) ON CONFLICT \(id\) DO NOTHING$/.test(
           body,
         )
       ) {
@@ -180,12 +180,12 @@ export function answerFrom(store: ShardStore, fence?: FakeFence) {
         store.set(id, String(param(input, "name")));
         return answer(1);
       }
-      if (/^UPDATE \S+ SET name = :name WHERE id = :id AND \(SELECT in_time FROM go\)$/.test(body)) {
+      if (/^UPDATE \S+ SET name = :name WHERE id = :id AND \(SELECT in_time FROM admitted\)$/.test(body)) {
         if (!inTime || !store.has(id)) return answer(0);
         store.set(id, String(param(input, "name")));
         return answer(1);
       }
-      if (/^DELETE FROM \S+ WHERE id = :id AND \(SELECT in_time FROM go\)$/.test(body)) {
+      if (/^DELETE FROM \S+ WHERE id = :id AND \(SELECT in_time FROM admitted\)$/.test(body)) {
         return answer(inTime && store.delete(id) ? 1 : 0);
       }
     }

@@ -1,6 +1,6 @@
 import * as fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { mergePages, type Page, type ShardRows } from "../../functions/core/merge.js";
+import { mergePages, type Page, type ShardRows } from "../../functions/core/paging.js";
 import type { Row } from "../../functions/core/row.js";
 import { createShardMap, DEFAULT_SHARD_RANGES, type ShardMap } from "../../functions/core/shard-map.js";
 

@@ -1,14 +1,9 @@
 import { DatabaseErrorException, ExecuteStatementCommand } from "@aws-sdk/client-rds-data";
 import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { createShardMap, MAX_ID, MIN_ID } from "../../functions/core/shard-map.js";
-import {
-  type ListQuery,
-  type ListResult,
-  MAX_ROWS_PER_CALL,
-  rowsToAsk,
-  type ShardedTable,
-} from "../../functions/core/sharded-table.js";
+import { MAX_ROWS_PER_CALL } from "../../functions/core/paging.js";
+import { MIN_ID } from "../../functions/core/shard-map.js";
+import type { ListQuery, ListResult, ShardedTable } from "../../functions/core/sharded-table.js";
 import { ARN_1, ARN_2, ARN_3, rawShards, SEED_ROWS, seedIdsOf } from "../helpers/fixtures.js";
 import {
   answerFrom,
@@ -84,17 +79,6 @@ describe("pushing the query down to the shards", () => {
     );
     expect(page.items.map((r) => r.id)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     expect(page.next).toBe(25);
-  });
-
-  it("fetches 239 rows, not 2,424, for a page of 100 from 24 shards (docs/api.md)", () => {
-    const shards = Array.from({ length: 24 }, (_, i) => ({ id: i + 1, ranges: [] as [number, number][] }));
-    for (let k = 0; k < 96; k++) shards[k % 24]?.ranges.push([k * 100 + 1, (k + 1) * 100]);
-    const map = createShardMap(shards);
-    const called = shards.map((s) => ({ id: s.id, ranges: map.clip(s.id, 1, MAX_ID) }));
-    const asks = rowsToAsk(called, 100);
-    expect([...asks.values()].reduce((sum, a) => sum + a.rows + 1, 0)).toBe(239);
-    expect(asks.get(1)?.rows).toBe(100);
-    expect(asks.get(2)?.rows).toBe(5);
   });
 
   it("fetches about a page from the shards together, not a page from each", async () => {

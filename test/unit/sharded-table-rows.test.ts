@@ -35,11 +35,11 @@ afterAll(() => {
 
 const onShard = (resourceArn: string) => mock.on(ExecuteStatementCommand, { resourceArn });
 const resuming = () => new DatabaseResumingException({ message: "cluster is resuming", $metadata: {} });
-const GO = `WITH go AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND sharding.admit_write(:id) AND set_config('sharding.commit_by', :commitBy, true) <> '' AS in_time), w AS (`;
+const WRITE_HEAD = `WITH admitted AS (SELECT statement_timestamp() <= (:deadline AT TIME ZONE 'UTC') AND sharding.admit_write(:id) AND set_config('sharding.commit_by', :commitBy, true) <> '' AS in_time), written AS (`;
 const FENCED_ONE = (table: string) =>
   `SELECT id, name FROM "${table}" WHERE id = :id AND (SELECT sharding.admit_read(:owned, :unowned))`;
 const CHECK = "SELECT (SELECT sharding.admit_read(:owned, :unowned)) AS ok";
-const TAIL = " RETURNING 1) SELECT in_time, (SELECT count(*) FROM w)::int AS changed FROM go";
+const TAIL = " RETURNING 1) SELECT in_time, (SELECT count(*) FROM written)::int AS changed FROM admitted";
 /** The Data API's TIMESTAMP type hint format, in UTC. */
 const TIMESTAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/;
 const COMMIT_BY = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+00$/;
@@ -178,7 +178,7 @@ describe("ShardedTable.create", () => {
     expect(calledArns(mock)).toEqual([ARN_2]);
     const st = onlyStatement(mock);
     expect(st.sql).toBe(
-      `${GO}INSERT INTO "data_1" (id, name) SELECT :id, :name WHERE (SELECT in_time FROM go) ON CONFLICT (id) DO NOTHING${TAIL}`,
+      `${WRITE_HEAD}INSERT INTO "data_1" (id, name) SELECT :id, :name WHERE (SELECT in_time FROM admitted) ON CONFLICT (id) DO NOTHING${TAIL}`,
     );
     expect(st.sql).not.toContain("Robert");
     expect(st.sql).not.toContain("45");
@@ -331,7 +331,7 @@ describe("ShardedTable.replace", () => {
     expect(calledArns(mock)).toEqual([ARN_1]);
     const st = onlyStatement(mock);
     expect(st.sql).toBe(
-      `${GO}UPDATE "data_1" SET name = :name WHERE id = :id AND (SELECT in_time FROM go)${TAIL}`,
+      `${WRITE_HEAD}UPDATE "data_1" SET name = :name WHERE id = :id AND (SELECT in_time FROM admitted)${TAIL}`,
     );
     expect(st.sql).not.toContain("Robert");
     expect(boundParams(st)).toEqual({
@@ -381,7 +381,9 @@ describe("ShardedTable.remove", () => {
     });
     expect(calledArns(mock)).toEqual([ARN_3]);
     const st = onlyStatement(mock);
-    expect(st.sql).toBe(`${GO}DELETE FROM "data_1" WHERE id = :id AND (SELECT in_time FROM go)${TAIL}`);
+    expect(st.sql).toBe(
+      `${WRITE_HEAD}DELETE FROM "data_1" WHERE id = :id AND (SELECT in_time FROM admitted)${TAIL}`,
+    );
     expect(boundParams(st)).toEqual({
       id: 60,
       deadline: expect.stringMatching(TIMESTAMP),
