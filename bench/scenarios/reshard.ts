@@ -11,7 +11,7 @@
  * - A steady open loop (BENCH_RESHARD_RATE, default 100 req/s, in its own process) runs through every move: point
  *   reads, writes (PUT) and pages (`limit=20` after a random id), over every id (the moving range is 45 % of them).
  *   Latency counts from each request's scheduled arrival. Phases by arrival: `before` (the BENCH_RESHARD_BEFORE_S
- *   seconds before the move, default 15), `copy` (prepare + copy), `switch` (freeze to open), `cleanup`.
+ *   seconds before the move, default 60), `copy` (prepare + copy), `switch` (freeze to open), `cleanup`.
  * - Copy rate: rows moved / time from the end of `prepare` to the end of `copy` (snapshot, batches, subscription
  *   streaming). What bounds it: CPU of the source's and the target's server processes (/proc, per process), of the
  *   API's process (it also serves the local Data API the tool calls), the machine's busy cores, the WAL the target
@@ -68,7 +68,9 @@ export function reshardSettings() {
     rows: intFromEnv("BENCH_RESHARD_ROWS", 1_000_000, 10_000),
     runs: intFromEnv("BENCH_RESHARD_RUNS", 3, 1),
     rate: intFromEnv("BENCH_RESHARD_RATE", 100, 5),
-    beforeMs: intFromEnv("BENCH_RESHARD_BEFORE_S", 15, 3) * 1000,
+    // As long as a paced copy of 1,000,000 rows (about 65 s): a p99 of 1,500 requests is set by one stall of the
+    // machine, one of 6,500 by several, so a shorter baseline made the ratio a coin toss between two stalls.
+    beforeMs: intFromEnv("BENCH_RESHARD_BEFORE_S", 60, 3) * 1000,
     afterMs: 5000,
     /** Others' ids: shards 2 and 3 own this many each, above shard 1's. */
     others: 100_000,
@@ -636,6 +638,42 @@ function statusCounts(list: readonly Sample[]): Record<string, number> {
 }
 
 /**
+ * Stalls of this process (the API and the local Data API endpoints run here): every gap of a 10 ms timer over
+ * 100 ms, and every garbage collection over 50 ms, with when they happened. A stall every shard's requests share is
+ * this process's, not a database's.
+ */
+function watchStalls() {
+  const stalls: { at: number; ms: number }[] = [];
+  const gcs: { at: number; ms: number }[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.duration > 50) gcs.push({ at: performance.timeOrigin + e.startTime, ms: e.duration });
+    }
+  });
+  gc.observe({ entryTypes: ["gc"] });
+  let last = now();
+  const timer = setInterval(() => {
+    const t = now();
+    if (t - last > 110) stalls.push({ at: last, ms: t - last - 10 });
+    last = t;
+  }, 10);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      gc.disconnect();
+    },
+    within(from: number, to: number) {
+      const list = (xs: { at: number; ms: number }[]) =>
+        xs
+          .filter((x) => x.at >= from && x.at < to)
+          .map((x) => `+${round((x.at - from) / 1000, 2)} s ${round(x.ms)} ms`);
+      return { stalls: list(stalls), gcs: list(gcs) };
+    },
+  };
+}
+
+/**
  * The slowest requests of a phase, in time order, each with its arrival from the phase's start, its kind and id: spikes
  * bunched at one moment (a lock, the subscription's start, another process) read differently from a spread.
  */
@@ -741,6 +779,7 @@ export async function reshard({ log }: { log: Log }): Promise<ScenarioResult> {
       maxMs: 40 * 60_000,
     });
     const loadStart = now();
+    const stalls = watchStalls();
     await sleep(3000);
     const runs: MoveRun[] = [];
     for (let r = 0; r < cfg.runs; r++) {
@@ -751,6 +790,7 @@ export async function reshard({ log }: { log: Log }): Promise<ScenarioResult> {
       if (run.code !== 0) throw new Error(`reshard move failed: ${run.toolLines.slice(-3).join(" | ")}`);
     }
     const record = await load.stop();
+    stalls.stop();
     load = undefined;
     const all = samples(record, specs);
     const lastTarget = runs.at(-1)?.to ?? 4;
@@ -799,6 +839,8 @@ export async function reshard({ log }: { log: Log }): Promise<ScenarioResult> {
         copy: c,
         cleanup: cl,
         copySlowest: slowest(copyPhase, st("prepare").start),
+        beforeApiProcessStalls: stalls.within(run.beforeStart, st("prepare").start),
+        copyApiProcessStalls: stalls.within(st("prepare").start, st("copy").end),
         cleanupSlowest: slowest(cleanupPhase, st("cleanup").start),
         copyRatio: c.p99 / b.p99,
         cleanupRatio: cl.p99 / b.p99,

@@ -24,7 +24,10 @@ export interface RequestDeadline {
   at?: number;
 }
 
-/** What a call on one row came to: the row (null: absent, or its shard failed), its owning shard, and what that shard did. */
+/**
+ * What a call on one row came to: the row, its owning shard, and what that shard did. `item` is null only inside a
+ * read's map attempt (absent, or its shard failed), which `get` then throws as a RowAbsentError or RowUnknownError.
+ */
 export interface RowResult {
   readonly item: Row | null;
   readonly shard: number;
