@@ -30,6 +30,11 @@ export interface ReshardLoadRecord {
   readonly partial: number[];
   /** The start of the body of every answer other than 200, by request index. */
   readonly bodies: Record<number, string>;
+  /**
+   * Gaps over 60 ms of a 10 ms timer in this process (start, ms since the epoch; length): while its event loop is
+   * held, answers that arrived wait unread and their latency grows, so a spike of every shard at once may be ours.
+   */
+  readonly gaps: { at: number; ms: number }[];
 }
 
 export type ReshardLoadReply =
@@ -40,7 +45,13 @@ const now = () => performance.timeOrigin + performance.now();
 
 async function run(job: ReshardLoadJob, stopped: () => boolean): Promise<ReshardLoadRecord> {
   const agent = keepAliveAgent(job.maxInFlight);
-  const rec: ReshardLoadRecord = { at: [], ms: [], status: [], spec: [], partial: [], bodies: {} };
+  const rec: ReshardLoadRecord = { at: [], ms: [], status: [], spec: [], partial: [], bodies: {}, gaps: [] };
+  let lastBeat = now();
+  const beat = setInterval(() => {
+    const t = now();
+    if (t - lastBeat > 70) rec.gaps.push({ at: lastBeat, ms: t - lastBeat - 10 });
+    lastBeat = t;
+  }, 10);
   const interval = 1000 / job.ratePerSec;
   const started = now();
   const pending = new Set<Promise<void>>();
@@ -84,6 +95,7 @@ async function run(job: ReshardLoadJob, stopped: () => boolean): Promise<Reshard
     tick();
   });
   await Promise.all(pending);
+  clearInterval(beat);
   agent.destroy();
   return rec;
 }

@@ -77,12 +77,16 @@ interface Snapshot {
 }
 
 /** Steps 2 and 3: a REPEATABLE READ transaction on the source, and the WAL place its snapshot stands for. */
-async function takeSnapshot(source: ShardAdmin): Promise<Snapshot> {
+export async function takeSnapshot(source: ShardAdmin): Promise<Snapshot> {
   const snap = await source.begin();
   try {
-    // Utility statements: neither takes the snapshot, which the SELECT below does.
+    // Utility statements: none takes the snapshot, which the SELECT below does.
     await source.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [], snap);
     await source.run(`SET LOCAL idle_in_transaction_session_timeout = '${SNAPSHOT_IDLE}'`, [], snap);
+    // The copy is background work: its count of the range would otherwise be a parallel scan, two processes taking
+    // the CPU the API's queries need on the source at once (measured locally: every shard's requests waited about
+    // 200 ms at the copy's start). One process, a little longer, is the pace a move should keep.
+    await source.run("SET LOCAL max_parallel_workers_per_gather = 0", [], snap);
     for (let attempt = 1; ; attempt++) {
       const taken = await underLock(source, snap);
       if (taken) return { transactionId: snap, ...taken };

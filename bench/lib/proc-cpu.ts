@@ -4,7 +4,7 @@
  * PostgreSQL gives it (`postgres: walsender …`, `postgres: logical replication worker for subscription 1 sync 2`), so
  * a copy's CPU can be split into the source's walsender, the target's table-sync worker and the rest.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 
 /** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux this runs on). */
 const HZ = 100;
@@ -20,14 +20,6 @@ async function statOf(pid: number): Promise<{ ppid: number; ticks: number } | un
   }
 }
 
-async function titleOf(pid: number): Promise<string> {
-  try {
-    return (await readFile(`/proc/${pid}/cmdline`, "utf8")).replaceAll("\0", " ").trim();
-  } catch {
-    return "?";
-  }
-}
-
 /** What a process does, from its title: the categories the copy's profile is reported in. */
 export function category(title: string): string {
   if (/logical replication (tablesync )?worker .*sync \d+/.test(title)) return "table-sync worker";
@@ -39,67 +31,30 @@ export function category(title: string): string {
   return "client backends";
 }
 
+/** Every process seen (pid, parent, last CPU ticks, title), as `machine-watch-child.ts` answers it. */
+export interface ProcessTicksTable {
+  readonly processes: readonly { pid: number; ppid: number; ticks: number; title: string }[];
+}
+
 /**
- * Samples the CPU ticks of every child of the given postmasters, keeping each process's last value (a table-sync
- * worker exits when its table is done), until `stop()`; then CPU seconds per server and category.
+ * CPU seconds of the given servers' processes between two process tables, per `server / category`: a process that
+ * started after the first table counts from 0, one that exited keeps the last ticks the watcher saw.
  */
-export class ServerCpu {
-  readonly #last = new Map<number, { server: string; category: string; first: number; ticks: number }>();
-  readonly #titles = new Map<number, string>();
-  #timer: NodeJS.Timeout | undefined;
-  #busy = false;
-  /** After the first sample, a new process counts from its start (0 ticks), not from when it was first seen. */
-  #sampled = false;
-
-  constructor(readonly postmasters: ReadonlyMap<string, number>) {}
-
-  async sample(): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      const pids = (await readdir("/proc")).filter((d) => /^\d+$/.test(d)).map(Number);
-      const byPostmaster = new Map([...this.postmasters].map(([name, pid]) => [pid, name]));
-      await Promise.all(
-        pids.map(async (pid) => {
-          const stat = await statOf(pid);
-          const server = stat && byPostmaster.get(stat.ppid);
-          if (!stat || !server) return;
-          let title = this.#titles.get(pid);
-          if (title === undefined) {
-            title = await titleOf(pid);
-            this.#titles.set(pid, title);
-          }
-          const seen = this.#last.get(pid);
-          if (seen) seen.ticks = stat.ticks;
-          else {
-            const first = this.#sampled ? 0 : stat.ticks;
-            this.#last.set(pid, { server, category: category(title), first, ticks: stat.ticks });
-          }
-        }),
-      );
-      this.#sampled = true;
-    } finally {
-      this.#busy = false;
-    }
+export function serverCpuBetween(
+  first: ProcessTicksTable,
+  last: ProcessTicksTable,
+  postmasters: ReadonlyMap<string, number>,
+): Record<string, number> {
+  const before = new Map(first.processes.map((p) => [p.pid, p.ticks]));
+  const byPostmaster = new Map([...postmasters].map(([name, pid]) => [pid, name]));
+  const out: Record<string, number> = {};
+  for (const p of last.processes) {
+    const server = byPostmaster.get(p.ppid);
+    if (!server) continue;
+    const key = `${server} ${category(p.title)}`;
+    out[key] = (out[key] ?? 0) + (p.ticks - (before.get(p.pid) ?? 0)) / HZ;
   }
-
-  /** Samples now and every `everyMs`. Processes that exist at the first sample count from there. */
-  async start(everyMs = 250): Promise<void> {
-    await this.sample();
-    this.#timer = setInterval(() => void this.sample(), everyMs);
-  }
-
-  /** CPU seconds since `start()`, per `server / category`. */
-  async stop(): Promise<Record<string, number>> {
-    clearInterval(this.#timer);
-    await this.sample();
-    const out: Record<string, number> = {};
-    for (const p of this.#last.values()) {
-      const key = `${p.server} ${p.category}`;
-      out[key] = (out[key] ?? 0) + (p.ticks - p.first) / HZ;
-    }
-    return out;
-  }
+  return out;
 }
 
 /** Busy and total CPU time of the whole machine (all cores), in seconds, from /proc/stat. */

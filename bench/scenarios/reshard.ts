@@ -3,7 +3,7 @@
  * on the happy path. Its own runtime with one PostgreSQL server per shard (`serverPerShard`, as `npm start` runs):
  * shard 1 owns [1, 2R], shards 2 and 3 own 100,000 ids each above it, shard 4 owns nothing; every id is seeded
  * (R = BENCH_RESHARD_ROWS, default 1,000,000). The reshard tool runs in a process of its own (`reshard-tool-child.ts`
- * runs `runCommand`, as `npm run reshard` does, with its defaults: 250 ms polls, batches of 5000, 20 ms pauses): an
+ * runs `runCommand`, as `npm run reshard` does, with its defaults: 250 ms polls, the default pacing): an
  * operator never runs it inside the API's process. It moves [R+1, 2R] from 1 to 4, back, and to 4 again
  * (BENCH_RESHARD_RUNS, default 3): one run per move, for the spread; its step hooks, answered here, mark the phases.
  * Before each run every shard is vacuumed and checkpointed, so the baseline is not the previous cleanup's aftermath.
@@ -21,8 +21,13 @@
  *   without the fence, each through the real SDK client answering from memory), times the statements per request,
  *   over the function's CPU per request (a process holding only `composeApp`, against the runtime's endpoints).
  * - Fencing, database side (info): a loop of the fenced against the unfenced point read and update on shard 2.
+ * - What the machine did: a watcher process (`machine-watch-child.ts`) records steal, iowait, PSI and the busiest
+ *   processes every 100 ms; each slowest request of a phase is listed with them. The API's process records its
+ *   event-loop utilization, CPU, timer gaps and GCs; the load's process its timer gaps. BENCH_RESHARD_SAMPLES=FILE
+ *   also writes every request and the machine's record to FILE.
  */
 import { fork } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Logger } from "@aws-lambda-powertools/logger";
@@ -39,10 +44,11 @@ import { updateRow, type WriteTimes } from "../../functions/core/write-sql.js";
 import { type LocalRuntime, type LocalShard, startLocalRuntime } from "../../local/runtime.js";
 import type { StepHooks } from "../../reshard/context.js";
 import type { RequestSpec } from "../lib/http.js";
-import { machineCpu, postmasterOf, ServerCpu } from "../lib/proc-cpu.js";
+import { machineCpu, type ProcessTicksTable, postmasterOf, serverCpuBetween } from "../lib/proc-cpu.js";
 import { type Figure, machine, overRuns, type ScenarioResult, spread, writeResults } from "../lib/report.js";
 import { cannedClient } from "../lib/sdk-canned.js";
 import { median, quantile, round } from "../lib/stats.js";
+import type { MachineRecord, MachineSample } from "../machine-watch-child.js";
 import type { FunctionCpuJob, FunctionCpuResult } from "../reshard-function-child.js";
 import type { ReshardLoadJob, ReshardLoadRecord, ReshardLoadReply } from "../reshard-load-child.js";
 import type { ReshardToolJob, ReshardToolMessage } from "../reshard-tool-child.js";
@@ -182,6 +188,53 @@ function startLoad(job: ReshardLoadJob): Promise<LoadHandle> {
   });
 }
 
+interface MachineWatch {
+  /** Every process's CPU ticks and title now. */
+  table(): Promise<ProcessTicksTable>;
+  stop(): Promise<MachineRecord>;
+}
+
+/** The machine's watcher (`machine-watch-child.ts`), in a process of its own that does nothing else. */
+function startMachineWatch(): Promise<MachineWatch> {
+  return new Promise((resolveStart, rejectStart) => {
+    const child = fork(new URL("../machine-watch-child.ts", import.meta.url), [], {
+      execArgv: ["--import", "tsx"],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    let record: MachineRecord | undefined;
+    const tables: ((t: ProcessTicksTable) => void)[] = [];
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    child.on("message", (msg: unknown) => {
+      if (msg !== "ready") {
+        const m = msg as { record?: MachineRecord; table?: ProcessTicksTable };
+        if (m.record) record = m.record;
+        if (m.table) tables.shift()?.(m.table);
+        return;
+      }
+      resolveStart({
+        table: () =>
+          new Promise((resolve) => {
+            tables.push(resolve);
+            child.send("table");
+          }),
+        stop: async () => {
+          if (child.connected) child.send("stop");
+          const limit = setTimeout(() => child.kill("SIGKILL"), 30_000);
+          await closed;
+          clearTimeout(limit);
+          return record ?? { gaps: [], samples: [] };
+        },
+      });
+    });
+    child.once("error", rejectStart);
+  });
+}
+
+const gapsWithin = (gaps: readonly { at: number; ms: number }[], from: number, to: number) =>
+  gaps
+    .filter((g) => g.at >= from && g.at < to)
+    .map((g) => `+${round((g.at - from) / 1000, 2)} s ${round(g.ms)} ms`);
+
 // ---------------------------------------------------------------------------------------------------------------
 // The reshard tool, in a process of its own as an operator runs it
 
@@ -191,25 +244,47 @@ interface ToolOptions {
   readonly hooks: Required<StepHooks>;
 }
 
-/** Runs one reshard command in its own process; the step hooks run here, the step waits for them. Its exit code. */
-function runTool(argv: readonly string[], targets: unknown, options: ToolOptions): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** One run of the reshard tool: its command's exit code. */
+type ToolRun = (argv: readonly string[], options: ToolOptions) => Promise<number>;
+
+/**
+ * Starts the reshard tool's process and its endpoints (see `reshard-tool-child.ts`), resolving once it is ready; its
+ * `run` then runs one command there, the step hooks here (each step waits for them), and ends the process.
+ */
+function startTool(targets: Extract<ReshardToolJob, { kind: "setup" }>["targets"]): Promise<ToolRun> {
+  return new Promise((resolveReady, rejectReady) => {
     const child = fork(new URL("../reshard-tool-child.ts", import.meta.url), [], {
       execArgv: ["--import", "tsx"],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
+    let options: ToolOptions | undefined;
     let outcome: { code: number } | { error: string } | undefined;
     const limit = setTimeout(() => child.kill("SIGKILL"), 30 * 60_000);
+    const closed = new Promise<number | null>((resolve) =>
+      child.once("close", (code) => {
+        clearTimeout(limit);
+        resolve(code);
+      }),
+    );
     child.on("message", (m: ReshardToolMessage) => {
       switch (m.kind) {
+        case "ready":
+          resolveReady(async (argv, runOptions) => {
+            options = runOptions;
+            child.send({ kind: "run", argv } satisfies ReshardToolJob);
+            const code = await closed;
+            if (outcome && "code" in outcome) return outcome.code;
+            throw new Error(`reshard tool process: ${outcome?.error ?? `exit ${code}`}`);
+          });
+          break;
         case "out":
         case "err":
-          options[m.kind](m.line);
+          options?.[m.kind](m.line);
           break;
         case "before":
         case "after": {
-          const hook = m.kind === "before" ? options.hooks.beforeStep : options.hooks.afterStep;
-          void Promise.resolve(hook(m.step)).then(() => child.connected && child.send("ack"));
+          const hook = m.kind === "before" ? options?.hooks.beforeStep : options?.hooks.afterStep;
+          void Promise.resolve(hook?.(m.step)).then(() => child.connected && child.send("ack"));
           break;
         }
         case "done":
@@ -221,12 +296,10 @@ function runTool(argv: readonly string[], targets: unknown, options: ToolOptions
           child.kill();
       }
     });
-    child.once("close", (code) => {
-      clearTimeout(limit);
-      if (outcome && "code" in outcome) resolve(outcome.code);
-      else reject(new Error(`reshard tool process: ${outcome?.error ?? `exit ${code}`}`));
-    });
-    child.send({ argv, targets } satisfies ReshardToolJob);
+    void closed.then((code) =>
+      rejectReady(new Error(`reshard tool process ended before it was ready: exit ${code}`)),
+    );
+    child.send({ kind: "setup", targets } satisfies ReshardToolJob);
   });
 }
 
@@ -514,22 +587,23 @@ async function move(
   to: number,
   cfg: ReturnType<typeof reshardSettings>,
   postmasters: Map<number, number>,
+  watcher: MachineWatch,
   log: Log,
 ): Promise<MoveRun> {
   await settle(runtime);
+  const targets = { shards: runtime.adminTargets };
+  const tool = await startTool(targets);
   const beforeStart = now();
   await sleep(cfg.beforeMs);
   const argv = ["move", "--range", `${range[0]}-${range[1]}`, "--from", String(from), "--to", String(to)];
-  const targets = { shards: runtime.adminTargets };
   const steps: MoveRun["steps"] = {};
   const toolLines: string[] = [];
   const target = runtime.shards.find((s) => s.id === to) as LocalShard;
-  const cpu = new ServerCpu(
-    new Map([
-      [`source`, postmasters.get(from) as number],
-      [`target`, postmasters.get(to) as number],
-    ]),
-  );
+  const servers = new Map([
+    [`source`, postmasters.get(from) as number],
+    [`target`, postmasters.get(to) as number],
+  ]);
+  let table0: ProcessTicksTable = { processes: [] };
   let walFrom = "";
   let node0 = process.cpuUsage();
   let machine0: Awaited<ReturnType<typeof machineCpu>>;
@@ -552,7 +626,7 @@ async function move(
       beforeStep: async (step) => {
         if (step === "prepare") {
           walFrom = await walLsn(target);
-          await cpu.start(250);
+          table0 = await watcher.table();
           node0 = process.cpuUsage();
           machine0 = await machineCpu();
         }
@@ -563,7 +637,7 @@ async function move(
         const s = steps[step];
         if (s) s.end = now();
         if (step === "copy") {
-          copyCpu = await cpu.stop();
+          copyCpu = serverCpuBetween(table0, await watcher.table(), servers);
           const n = process.cpuUsage(node0);
           copyNodeCpuS = (n.user + n.system) / 1e6;
           const m1 = await machineCpu();
@@ -580,12 +654,12 @@ async function move(
       },
     },
   };
-  let code = await runTool(argv, targets, options);
+  let code = await tool(argv, options);
   // What an operator does when a step failed: `resume` (at most twice); the failure is kept in the details.
   for (let k = 0; k < 2 && code !== 0; k++) {
     failures.push(toolLines.filter((l) => l.includes("reshard:")).join(" | "));
     log(`reshard: the move failed (${failures.at(-1)}); resuming`);
-    code = await runTool(["resume"], targets, options);
+    code = await (await startTool(targets))(["resume"], options);
   }
   await sleep(cfg.afterMs);
   return {
@@ -639,8 +713,9 @@ function statusCounts(list: readonly Sample[]): Record<string, number> {
 
 /**
  * Stalls of this process (the API and the local Data API endpoints run here): every gap of a 10 ms timer over
- * 100 ms, and every garbage collection over 50 ms, with when they happened. A stall every shard's requests share is
- * this process's, not a database's.
+ * 60 ms, and every garbage collection over 50 ms, with when they happened. A stall every shard's requests share is
+ * this process's, not a database's. And how busy its event loop was (utilization per 100 ms, Node's
+ * `eventLoopUtilization`) and its CPU: one event loop near 1 queues every request behind the others.
  */
 function watchStalls() {
   const stalls: { at: number; ms: number }[] = [];
@@ -654,14 +729,42 @@ function watchStalls() {
   let last = now();
   const timer = setInterval(() => {
     const t = now();
-    if (t - last > 110) stalls.push({ at: last, ms: t - last - 10 });
+    if (t - last > 70) stalls.push({ at: last, ms: t - last - 10 });
     last = t;
   }, 10);
   timer.unref();
+  const busy: { at: number; elu: number; cpuMs: number }[] = [];
+  let lastElu = performance.eventLoopUtilization();
+  let lastCpu = process.cpuUsage();
+  let lastAt = now();
+  const sampler = setInterval(() => {
+    const elu = performance.eventLoopUtilization(lastElu);
+    const cpu = process.cpuUsage(lastCpu);
+    busy.push({ at: lastAt, elu: elu.utilization, cpuMs: (cpu.user + cpu.system) / 1000 });
+    lastElu = performance.eventLoopUtilization();
+    lastCpu = process.cpuUsage();
+    lastAt = now();
+  }, 100);
+  sampler.unref();
   return {
     stop() {
       clearInterval(timer);
+      clearInterval(sampler);
       gc.disconnect();
+    },
+    /** Mean event-loop utilization and CPU (cores) of this process in [from, to], and its share of busy 100 ms. */
+    busy(from: number, to: number) {
+      const xs = busy.filter((x) => x.at >= from && x.at < to);
+      const mean = (f: (x: (typeof xs)[number]) => number) =>
+        xs.reduce((a, x) => a + f(x), 0) / (xs.length || 1);
+      return {
+        elu: round(
+          mean((x) => x.elu),
+          3,
+        ),
+        cores: round(mean((x) => x.cpuMs) / 100, 3),
+        over90: round(xs.filter((x) => x.elu > 0.9).length / (xs.length || 1), 3),
+      };
     },
     within(from: number, to: number) {
       const list = (xs: { at: number; ms: number }[]) =>
@@ -674,16 +777,47 @@ function watchStalls() {
 }
 
 /**
- * The slowest requests of a phase, in time order, each with its arrival from the phase's start, its kind and id: spikes
- * bunched at one moment (a lock, the subscription's start, another process) read differently from a spread.
+ * The slowest requests of a phase, in time order, each with its arrival from the phase's start, its kind and id, and
+ * what the machine did while it waited (`context`): spikes bunched at one moment (a lock, the subscription's start,
+ * another process, the hypervisor) read differently from a spread.
  */
-function slowest(list: readonly Sample[], from: number, n = 16) {
+function slowest(
+  list: readonly Sample[],
+  from: number,
+  context: (from: number, to: number) => string,
+  n = 16,
+) {
   return [...list]
     .filter((s) => s.status !== -1)
     .sort((a, b) => b.ms - a.ms)
     .slice(0, n)
     .sort((a, b) => a.at - b.at)
-    .map((s) => `+${round((s.at - from) / 1000, 2)} s ${s.spec.kind} ${s.spec.id} ${round(s.ms)} ms`);
+    .map(
+      (s) =>
+        `+${round((s.at - from) / 1000, 2)} s ${s.spec.kind} ${s.spec.id} ${round(s.ms)} ms${context(s.at, s.at + s.ms)}`,
+    );
+}
+
+/**
+ * What the machine did in [from, to]: stall time the watcher measured (steal, iowait, PSI waits, summed over the
+ * 100 ms samples that overlap it), the busiest processes of its busiest sample, and any timer gap of the idle watcher
+ * or of the load's process that overlaps it. Empty when nothing stands out.
+ */
+function machineContext(machine: MachineRecord, loadGaps: readonly { at: number; ms: number }[]) {
+  return (from: number, to: number): string => {
+    const overlaps = (x: { at: number; ms: number }) => x.at < to && x.at + x.ms > from;
+    const hits = machine.samples.filter(overlaps);
+    const sum = (f: (x: MachineSample) => number) => Math.round(hits.reduce((a, x) => a + f(x), 0));
+    const busiest = [...hits].sort((a, b) => b.cpu.user + b.cpu.system - (a.cpu.user + a.cpu.system))[0];
+    const gaps = (label: string, xs: readonly { at: number; ms: number }[]) =>
+      xs.filter(overlaps).map((g) => ` ${label} gap ${round(g.ms)} ms`);
+    return [
+      ` | steal ${sum((x) => x.cpu.steal)} iowait ${sum((x) => x.cpu.iowait)} psi cpu ${sum((x) => x.psi.cpuSome)} io ${sum((x) => x.psi.ioSome)}/${sum((x) => x.psi.ioFull)} mem ${sum((x) => x.psi.memSome)} ms`,
+      busiest ? ` top [${busiest.top.join(", ")}]` : "",
+      ...gaps("watcher", machine.gaps),
+      ...gaps("load", loadGaps),
+    ].join("");
+  };
 }
 
 function phaseStats(list: readonly Sample[]) {
@@ -780,19 +914,30 @@ export async function reshard({ log }: { log: Log }): Promise<ScenarioResult> {
     });
     const loadStart = now();
     const stalls = watchStalls();
+    const machineWatch = await startMachineWatch();
     await sleep(3000);
     const runs: MoveRun[] = [];
     for (let r = 0; r < cfg.runs; r++) {
       const [from, to] = r % 2 === 0 ? [1, 4] : [4, 1];
       log(`reshard: run ${r + 1} of ${cfg.runs}: move ${moving[0]}-${moving[1]} from ${from} to ${to}`);
-      const run = await move(runtime, moving, from, to, cfg, postmasters, log);
+      const run = await move(runtime, moving, from, to, cfg, postmasters, machineWatch, log);
       runs.push(run);
       if (run.code !== 0) throw new Error(`reshard move failed: ${run.toolLines.slice(-3).join(" | ")}`);
     }
     const record = await load.stop();
     stalls.stop();
+    const machineRecord = await machineWatch.stop();
     load = undefined;
     const all = samples(record, specs);
+    const context = machineContext(machineRecord, record.gaps);
+    const samplesFile = process.env.BENCH_RESHARD_SAMPLES;
+    if (samplesFile) {
+      // Every request ([arrival ms since the epoch, latency ms, kind, id, status]), each run's step times and the
+      // machine's record, for a closer look than the slowest lists give.
+      const rows = all.map((s) => [s.at, s.ms, s.spec.kind, s.spec.id, s.status]);
+      await writeFile(samplesFile, JSON.stringify({ requests: rows, runs, machine: machineRecord }));
+      log(`reshard: wrote ${samplesFile}`);
+    }
     const lastTarget = runs.at(-1)?.to ?? 4;
     log("reshard: copy probe (plain COPY on the target's server)");
     const probe = await copyProbe(shardOf(lastTarget), moving);
@@ -838,10 +983,24 @@ export async function reshard({ log }: { log: Log }): Promise<ScenarioResult> {
         before: b,
         copy: c,
         cleanup: cl,
-        copySlowest: slowest(copyPhase, st("prepare").start),
+        beforeSlowest: slowest(before, run.beforeStart, context),
+        copySlowest: slowest(copyPhase, st("prepare").start, context),
         beforeApiProcessStalls: stalls.within(run.beforeStart, st("prepare").start),
+        apiProcessBusy: {
+          before: stalls.busy(run.beforeStart, st("prepare").start),
+          copy: stalls.busy(st("prepare").start, st("copy").end),
+          cleanup: stalls.busy(st("cleanup").start, st("cleanup").end),
+        },
         copyApiProcessStalls: stalls.within(st("prepare").start, st("copy").end),
-        cleanupSlowest: slowest(cleanupPhase, st("cleanup").start),
+        cleanupSlowest: slowest(cleanupPhase, st("cleanup").start, context),
+        machineGaps: {
+          before: gapsWithin(machineRecord.gaps, run.beforeStart, st("prepare").start),
+          copy: gapsWithin(machineRecord.gaps, st("prepare").start, st("copy").end),
+        },
+        loadProcessGaps: {
+          before: gapsWithin(record.gaps, run.beforeStart, st("prepare").start),
+          copy: gapsWithin(record.gaps, st("prepare").start, st("copy").end),
+        },
         copyRatio: c.p99 / b.p99,
         cleanupRatio: cl.p99 / b.p99,
         switchWrites: sw,

@@ -1,6 +1,14 @@
+import {
+  BeginTransactionCommand,
+  CommitTransactionCommand,
+  ExecuteStatementCommand,
+  RDSDataClient,
+} from "@aws-sdk/client-rds-data";
+import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import { pauseAfter } from "../../reshard/batches.js";
-import { joinArrays } from "../../reshard/copy.js";
+import { joinArrays, takeSnapshot } from "../../reshard/copy.js";
+import { ShardAdmin } from "../../reshard/shard-admin.js";
 
 describe("joinArrays (a move's copy joins the source's JSON chunks without parsing them)", () => {
   it("joins PostgreSQL's json_agg arrays into one array that parses to every element in order", () => {
@@ -25,5 +33,44 @@ describe("pacing", () => {
     expect(pauseAfter({ batch: 1000, pauseMs: 0, nice: 0 }, 40)).toBe(0);
     // A plan stored by a tool before --nice: its fixed pause, as it ran then.
     expect(pauseAfter({ batch: 5000, pauseMs: 20 }, 300)).toBe(20);
+  });
+});
+
+describe("the copy's snapshot transaction (what the source runs the copy's reads in)", () => {
+  it("is REPEATABLE READ and allows no parallel workers, both set before its snapshot is taken", async () => {
+    const sdk = mockClient(RDSDataClient);
+    let begun = 0;
+    sdk.on(BeginTransactionCommand).callsFake(async () => ({ transactionId: `tx${++begun}` }));
+    sdk
+      .on(ExecuteStatementCommand)
+      .callsFake(async (input: { sql: string }) =>
+        input.sql.includes("pg_current_wal_insert_lsn")
+          ? { formattedRecords: JSON.stringify([{ lsn: "0/1A2B", isolation: "repeatable read" }]) }
+          : { formattedRecords: "[]" },
+      );
+    sdk.on(CommitTransactionCommand).resolves({});
+    const source = new ShardAdmin({
+      id: 1,
+      resourceArn: "arn:aws:rds:us-east-1:123456789012:cluster:shard-1",
+      secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-1",
+      database: "data",
+    });
+    try {
+      const snap = await takeSnapshot(source);
+      expect(snap).toMatchObject({ transactionId: "tx1", lsn: "0/1A2B" });
+      const inSnapshot = sdk
+        .commandCalls(ExecuteStatementCommand)
+        .map((c) => c.args[0].input)
+        .filter((i) => i.transactionId === "tx1")
+        .map((i) => i.sql);
+      // PostgreSQL takes the snapshot at the transaction's first query: the one that reads the WAL's place.
+      const first = inSnapshot.findIndex((sql) => !sql?.startsWith("SET "));
+      expect(inSnapshot[first]).toContain("pg_current_wal_insert_lsn");
+      expect(inSnapshot[0]).toBe("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+      expect(inSnapshot.slice(0, first)).toContain("SET LOCAL max_parallel_workers_per_gather = 0");
+    } finally {
+      source.close();
+      sdk.restore();
+    }
   });
 });
