@@ -57,6 +57,13 @@ export function serverCpuBetween(
   return out;
 }
 
+/** CPU seconds of one process between two process tables (NaN when the second never saw it). */
+export function processCpuBetween(first: ProcessTicksTable, last: ProcessTicksTable, pid: number): number {
+  const end = last.processes.find((p) => p.pid === pid);
+  if (!end) return Number.NaN;
+  return (end.ticks - (first.processes.find((p) => p.pid === pid)?.ticks ?? 0)) / HZ;
+}
+
 /** Busy and total CPU time of the whole machine (all cores), in seconds, from /proc/stat. */
 export async function machineCpu(): Promise<{ busy: number; total: number } | undefined> {
   try {

@@ -44,7 +44,13 @@ import { updateRow, type WriteTimes } from "../../functions/core/write-sql.js";
 import { type LocalRuntime, type LocalShard, startLocalRuntime } from "../../local/runtime.js";
 import type { StepHooks } from "../../reshard/context.js";
 import type { RequestSpec } from "../lib/http.js";
-import { machineCpu, type ProcessTicksTable, postmasterOf, serverCpuBetween } from "../lib/proc-cpu.js";
+import {
+  machineCpu,
+  type ProcessTicksTable,
+  postmasterOf,
+  processCpuBetween,
+  serverCpuBetween,
+} from "../lib/proc-cpu.js";
 import { type Figure, machine, overRuns, type ScenarioResult, spread, writeResults } from "../lib/report.js";
 import { cannedClient } from "../lib/sdk-canned.js";
 import { median, quantile, round } from "../lib/stats.js";
@@ -78,6 +84,8 @@ export function reshardSettings() {
     // machine, one of 6,500 by several, so a shorter baseline made the ratio a coin toss between two stalls.
     beforeMs: intFromEnv("BENCH_RESHARD_BEFORE_S", 60, 3) * 1000,
     afterMs: 5000,
+    /** More options for the tool's `move` (BENCH_RESHARD_TOOL_ARGS, split on spaces: `--nice 2 --batch 500`). */
+    toolArgs: (process.env.BENCH_RESHARD_TOOL_ARGS ?? "").split(" ").filter((a) => a !== ""),
     /** Others' ids: shards 2 and 3 own this many each, above shard 1's. */
     others: 100_000,
   };
@@ -245,7 +253,11 @@ interface ToolOptions {
 }
 
 /** One run of the reshard tool: its command's exit code. */
-type ToolRun = (argv: readonly string[], options: ToolOptions) => Promise<number>;
+interface ToolRun {
+  /** The tool's process, for its CPU. */
+  readonly pid: number;
+  readonly run: (argv: readonly string[], options: ToolOptions) => Promise<number>;
+}
 
 /**
  * Starts the reshard tool's process and its endpoints (see `reshard-tool-child.ts`), resolving once it is ready; its
@@ -269,12 +281,15 @@ function startTool(targets: Extract<ReshardToolJob, { kind: "setup" }>["targets"
     child.on("message", (m: ReshardToolMessage) => {
       switch (m.kind) {
         case "ready":
-          resolveReady(async (argv, runOptions) => {
-            options = runOptions;
-            child.send({ kind: "run", argv } satisfies ReshardToolJob);
-            const code = await closed;
-            if (outcome && "code" in outcome) return outcome.code;
-            throw new Error(`reshard tool process: ${outcome?.error ?? `exit ${code}`}`);
+          resolveReady({
+            pid: child.pid ?? 0,
+            run: async (argv, runOptions) => {
+              options = runOptions;
+              child.send({ kind: "run", argv } satisfies ReshardToolJob);
+              const code = await closed;
+              if (outcome && "code" in outcome) return outcome.code;
+              throw new Error(`reshard tool process: ${outcome?.error ?? `exit ${code}`}`);
+            },
           });
           break;
         case "out":
@@ -573,6 +588,8 @@ interface MoveRun {
   afterEnd: number;
   copyCpu: Record<string, number>;
   copyNodeCpuS: number;
+  /** The tool's process (with its own Data API endpoints) over the copy, CPU seconds. */
+  copyToolCpuS: number;
   copyMachine: { busyCores: number; cores: number } | undefined;
   targetWalBytes: number;
   toolLines: string[];
@@ -595,7 +612,16 @@ async function move(
   const tool = await startTool(targets);
   const beforeStart = now();
   await sleep(cfg.beforeMs);
-  const argv = ["move", "--range", `${range[0]}-${range[1]}`, "--from", String(from), "--to", String(to)];
+  const argv = [
+    "move",
+    "--range",
+    `${range[0]}-${range[1]}`,
+    "--from",
+    String(from),
+    "--to",
+    String(to),
+    ...cfg.toolArgs,
+  ];
   const steps: MoveRun["steps"] = {};
   const toolLines: string[] = [];
   const target = runtime.shards.find((s) => s.id === to) as LocalShard;
@@ -609,6 +635,7 @@ async function move(
   let machine0: Awaited<ReturnType<typeof machineCpu>>;
   let copyCpu: Record<string, number> = {};
   let copyNodeCpuS = 0;
+  let copyToolCpuS = Number.NaN;
   let copyMachine: MoveRun["copyMachine"];
   let targetWalBytes = Number.NaN;
   let lastProgress = 0;
@@ -637,7 +664,9 @@ async function move(
         const s = steps[step];
         if (s) s.end = now();
         if (step === "copy") {
-          copyCpu = serverCpuBetween(table0, await watcher.table(), servers);
+          const table1 = await watcher.table();
+          copyCpu = serverCpuBetween(table0, table1, servers);
+          copyToolCpuS = processCpuBetween(table0, table1, tool.pid);
           const n = process.cpuUsage(node0);
           copyNodeCpuS = (n.user + n.system) / 1e6;
           const m1 = await machineCpu();
@@ -654,12 +683,12 @@ async function move(
       },
     },
   };
-  let code = await tool(argv, options);
+  let code = await tool.run(argv, options);
   // What an operator does when a step failed: `resume` (at most twice); the failure is kept in the details.
   for (let k = 0; k < 2 && code !== 0; k++) {
     failures.push(toolLines.filter((l) => l.includes("reshard:")).join(" | "));
     log(`reshard: the move failed (${failures.at(-1)}); resuming`);
-    code = await (await startTool(targets))(["resume"], options);
+    code = await (await startTool(targets)).run(["resume"], options);
   }
   await sleep(cfg.afterMs);
   return {
@@ -671,6 +700,7 @@ async function move(
     afterEnd: now(),
     copyCpu,
     copyNodeCpuS,
+    copyToolCpuS,
     copyMachine,
     targetWalBytes,
     toolLines,
@@ -1010,6 +1040,7 @@ export async function reshard({ log }: { log: Log }): Promise<ScenarioResult> {
         switchWriteGapMs: longestGap(movingWrites, switchFrom - 500, switchTo + 2500),
         copyCpuCores: cpuCores,
         copyNodeCores: round(run.copyNodeCpuS / ((st("copy").end - st("prepare").start) / 1000), 2),
+        copyToolCores: round(run.copyToolCpuS / ((st("copy").end - st("prepare").start) / 1000), 2),
         copyMachine: run.copyMachine,
         targetWalMB: round(run.targetWalBytes / 2 ** 20, 1),
       };
@@ -1071,7 +1102,7 @@ export async function reshard({ log }: { log: Log }): Promise<ScenarioResult> {
         value: median(rates),
         goal: "report",
         pass: null,
-        baseline: `run 1: ${round(first?.copyS ?? Number.NaN, 1)} s; cores during copy: ${first ? cores(first) : ""}, the API's process (API + local Data API) ${first?.copyNodeCores}, machine ${round(first?.copyMachine?.busyCores ?? Number.NaN, 2)} of ${round(first?.copyMachine?.cores ?? Number.NaN, 1)} busy; target WAL ${first?.targetWalMB} MB; plain COPY on the target: into a table with its PK ${probeRate(probe.copyInPkMs)} rows/s, without ${probeRate(probe.copyInNoPkMs)} rows/s + index ${round(probe.indexMs / 1000, 1)} s; COPY out ${probeRate(probe.copyOutMs)} rows/s`,
+        baseline: `run 1: ${round(first?.copyS ?? Number.NaN, 1)} s; cores during copy: ${first ? cores(first) : ""}, the API's process (API + its local Data API) ${first?.copyNodeCores}, the tool's process (tool + its Data API endpoints) ${first?.copyToolCores}, machine ${round(first?.copyMachine?.busyCores ?? Number.NaN, 2)} of ${round(first?.copyMachine?.cores ?? Number.NaN, 1)} busy; target WAL ${first?.targetWalMB} MB; plain COPY on the target: into a table with its PK ${probeRate(probe.copyInPkMs)} rows/s, without ${probeRate(probe.copyInNoPkMs)} rows/s + index ${round(probe.indexMs / 1000, 1)} s; COPY out ${probeRate(probe.copyOutMs)} rows/s`,
       },
       {
         id: "reshard.switchWrites",
