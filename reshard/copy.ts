@@ -26,7 +26,7 @@
  */
 import type { IdRange } from "../functions/core/shard-map.js";
 import { quoteIdent } from "../functions/core/sql-identifier.js";
-import { deleteRange, type Pacing, pauseAfter, sleep, TABLE } from "./batches.js";
+import { deleteRange, NO_PARALLEL_WORKERS, type Pacing, pauseAfter, sleep, TABLE } from "./batches.js";
 import { ShardCallError, StepTimeoutError } from "./errors.js";
 import { Progress } from "./progress.js";
 import { advanceSlot, createSlot, dropSlot } from "./replication.js";
@@ -83,10 +83,8 @@ export async function takeSnapshot(source: ShardAdmin): Promise<Snapshot> {
     // Utility statements: none takes the snapshot, which the SELECT below does.
     await source.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [], snap);
     await source.run(`SET LOCAL idle_in_transaction_session_timeout = '${SNAPSHOT_IDLE}'`, [], snap);
-    // The copy is background work: its count of the range would otherwise be a parallel scan, two processes taking
-    // the CPU the API's queries need on the source at once (measured locally: every shard's requests waited about
-    // 200 ms at the copy's start). One process, a little longer, is the pace a move should keep.
-    await source.run("SET LOCAL max_parallel_workers_per_gather = 0", [], snap);
+    // The count of the range and every batch read in this transaction: by one process each (batches.ts).
+    await source.run(NO_PARALLEL_WORKERS, [], snap);
     for (let attempt = 1; ; attempt++) {
       const taken = await underLock(source, snap);
       if (taken) return { transactionId: snap, ...taken };

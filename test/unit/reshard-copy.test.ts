@@ -6,7 +6,7 @@ import {
 } from "@aws-sdk/client-rds-data";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
-import { pauseAfter } from "../../reshard/batches.js";
+import { countRows, NO_PARALLEL_WORKERS, pauseAfter } from "../../reshard/batches.js";
 import { joinArrays, takeSnapshot } from "../../reshard/copy.js";
 import { ShardAdmin } from "../../reshard/shard-admin.js";
 
@@ -36,38 +36,65 @@ describe("pacing", () => {
   });
 });
 
+/** A Data API answering the tool's calls from memory: transactions tx1, tx2, …; the snapshot's and a count's row. */
+function fakeDataApi() {
+  const sdk = mockClient(RDSDataClient);
+  let begun = 0;
+  sdk.on(BeginTransactionCommand).callsFake(async () => ({ transactionId: `tx${++begun}` }));
+  sdk.on(ExecuteStatementCommand).callsFake(async (input: { sql: string }) => {
+    if (input.sql.includes("pg_current_wal_insert_lsn"))
+      return { formattedRecords: JSON.stringify([{ lsn: "0/1A2B", isolation: "repeatable read" }]) };
+    if (input.sql.includes("count(*)")) return { formattedRecords: JSON.stringify([{ n: 1234 }]) };
+    return { formattedRecords: "[]" };
+  });
+  sdk.on(CommitTransactionCommand).resolves({});
+  const statementsIn = (tx: string) =>
+    sdk
+      .commandCalls(ExecuteStatementCommand)
+      .map((c) => c.args[0].input)
+      .filter((i) => i.transactionId === tx)
+      .map((i) => i.sql);
+  return { sdk, statementsIn };
+}
+
+const shard1 = () =>
+  new ShardAdmin({
+    id: 1,
+    resourceArn: "arn:aws:rds:us-east-1:123456789012:cluster:shard-1",
+    secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-1",
+    database: "data",
+  });
+
+describe("a move's count of its range (the copy's and the cleanup's progress)", () => {
+  it("runs in a transaction that allows no parallel workers, set before the count", async () => {
+    const { sdk, statementsIn } = fakeDataApi();
+    const shard = shard1();
+    try {
+      expect(await countRows(shard, [1, 5000])).toBe(1234);
+      const inTx = statementsIn("tx1");
+      expect(inTx[0]).toBe(NO_PARALLEL_WORKERS);
+      expect(inTx[1]).toContain("count(*)");
+      expect(sdk.commandCalls(CommitTransactionCommand)).toHaveLength(1);
+    } finally {
+      shard.close();
+      sdk.restore();
+    }
+  });
+});
+
 describe("the copy's snapshot transaction (what the source runs the copy's reads in)", () => {
   it("is REPEATABLE READ and allows no parallel workers, both set before its snapshot is taken", async () => {
-    const sdk = mockClient(RDSDataClient);
-    let begun = 0;
-    sdk.on(BeginTransactionCommand).callsFake(async () => ({ transactionId: `tx${++begun}` }));
-    sdk
-      .on(ExecuteStatementCommand)
-      .callsFake(async (input: { sql: string }) =>
-        input.sql.includes("pg_current_wal_insert_lsn")
-          ? { formattedRecords: JSON.stringify([{ lsn: "0/1A2B", isolation: "repeatable read" }]) }
-          : { formattedRecords: "[]" },
-      );
-    sdk.on(CommitTransactionCommand).resolves({});
-    const source = new ShardAdmin({
-      id: 1,
-      resourceArn: "arn:aws:rds:us-east-1:123456789012:cluster:shard-1",
-      secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-1",
-      database: "data",
-    });
+    const { sdk, statementsIn } = fakeDataApi();
+    const source = shard1();
     try {
       const snap = await takeSnapshot(source);
       expect(snap).toMatchObject({ transactionId: "tx1", lsn: "0/1A2B" });
-      const inSnapshot = sdk
-        .commandCalls(ExecuteStatementCommand)
-        .map((c) => c.args[0].input)
-        .filter((i) => i.transactionId === "tx1")
-        .map((i) => i.sql);
+      const inSnapshot = statementsIn("tx1");
       // PostgreSQL takes the snapshot at the transaction's first query: the one that reads the WAL's place.
       const first = inSnapshot.findIndex((sql) => !sql?.startsWith("SET "));
       expect(inSnapshot[first]).toContain("pg_current_wal_insert_lsn");
       expect(inSnapshot[0]).toBe("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
-      expect(inSnapshot.slice(0, first)).toContain("SET LOCAL max_parallel_workers_per_gather = 0");
+      expect(inSnapshot.slice(0, first)).toContain(NO_PARALLEL_WORKERS);
     } finally {
       source.close();
       sdk.restore();
