@@ -15,6 +15,7 @@
 import { LOCAL_CREDENTIALS, runtimeCredentials, startDataApiEndpoint } from "../local/data-api/index.js";
 import type { LocalAdminTarget } from "../local/shards-route.js";
 import { parseArgs } from "../reshard/cli.js";
+import { lowerOwnPriority } from "../reshard/priority.js";
 import { runCommand } from "../reshard/run.js";
 import { parseTargets } from "../reshard/targets.js";
 
@@ -44,6 +45,9 @@ const stepHook = (kind: "before" | "after") => (step: string) =>
     send({ kind, step });
   });
 
+// As `npm run reshard` does (reshard/priority.ts): the tool, and here the Data API endpoints that stand for AWS's
+// service, run after the API's process and the shards when the two cores are busy.
+lowerOwnPriority();
 let own: Awaited<ReturnType<typeof ownEndpoints>> | undefined;
 process.on("message", (m: unknown) => {
   if (m === "ack") {

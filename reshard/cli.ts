@@ -3,12 +3,14 @@
  * argument is exit code 2 with a message naming it), the targets, and the exit code of the command (0 done, 1
  * refused or failed). Results go to stdout; progress, notes and errors to stderr.
  */
+
 import { pathToFileURL } from "node:url";
 import { DEFAULTS } from "../functions/core/config.js";
 import { MAX_ID, MIN_ID } from "../functions/core/shard-map.js";
 import { DEFAULT_PACING } from "./batches.js";
 import { TargetError, UsageError } from "./errors.js";
 import type { OpSpec } from "./plan.js";
+import { lowerOwnPriority } from "./priority.js";
 import { type Command, runCommand } from "./run.js";
 import { fileTargets, localTargets, type ShardTarget } from "./targets.js";
 
@@ -223,6 +225,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // Only when run as the tool (`npm run reshard`): a test that calls `main` keeps its own priority.
+  lowerOwnPriority();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
