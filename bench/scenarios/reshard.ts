@@ -831,7 +831,7 @@ function slowest(
 /**
  * What the machine did in [from, to]: stall time the watcher measured (steal, iowait, PSI waits, summed over the
  * 100 ms samples that overlap it), the busiest processes of its busiest sample, and any timer gap of the idle watcher
- * or of the load's process that overlaps it. Empty when nothing stands out.
+ * or of the load's process that overlaps it (the sums always, the rest when there is any).
  */
 function machineContext(machine: MachineRecord, loadGaps: readonly { at: number; ms: number }[]) {
   return (from: number, to: number): string => {
