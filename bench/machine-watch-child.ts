@@ -9,6 +9,8 @@
  * walk, every 250 ms during the copy only, was work on the API's event loop that the baseline did not have.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { parseCpuLine, parseProcStat } from "./lib/proc-cpu.js";
+import { type TimerGap, watchTimerGaps } from "./lib/timer-gaps.js";
 
 export interface MachineSample {
   /** Start of the interval, ms since the epoch, and its length in ms. */
@@ -28,7 +30,7 @@ export interface ProcessTable {
 }
 
 export interface MachineRecord {
-  readonly gaps: readonly { at: number; ms: number }[];
+  readonly gaps: readonly TimerGap[];
   readonly samples: readonly MachineSample[];
 }
 
@@ -45,8 +47,9 @@ function read(path: string): string | undefined {
 }
 
 function cpuTicks() {
-  const f = read("/proc/stat")?.split("\n")[0]?.trim().split(/\s+/).slice(1).map(Number);
-  if (!f) return undefined;
+  const text = read("/proc/stat");
+  if (!text) return undefined;
+  const f = parseCpuLine(text);
   const at = (i: number) => f[i] ?? 0;
   return { user: at(0) + at(1), system: at(2) + at(5) + at(6), idle: at(3), iowait: at(4), steal: at(7) };
 }
@@ -81,10 +84,7 @@ function processTicks(): Map<number, ProcessTicks> {
   }
   for (const pid of pids) {
     const text = read(`/proc/${pid}/stat`);
-    if (!text) continue;
-    const name = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    out.set(Number(pid), { name, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    if (text) out.set(Number(pid), parseProcStat(text));
   }
   return out;
 }
@@ -93,7 +93,6 @@ function processTicks(): Map<number, ProcessTicks> {
 const titleOf = (pid: number) => read(`/proc/${pid}/cmdline`)?.replaceAll("\0", " ").trim() ?? "?";
 
 function watch(): { stop(): MachineRecord; table(): ProcessTable } {
-  const gaps: { at: number; ms: number }[] = [];
   const seen = new Map<number, { ppid: number; ticks: number; title: string }>();
   const remember = (procs: Map<number, ProcessTicks>) => {
     for (const [pid, p] of procs) {
@@ -103,12 +102,7 @@ function watch(): { stop(): MachineRecord; table(): ProcessTable } {
     }
   };
   const samples: MachineSample[] = [];
-  let last = now();
-  const timer = setInterval(() => {
-    const t = now();
-    if (t - last > 70) gaps.push({ at: last, ms: t - last - 10 });
-    last = t;
-  }, 10);
+  const timer = watchTimerGaps();
   let prev = { t: now(), cpu: cpuTicks(), psi: psiTotals(), procs: processTicks() };
   remember(prev.procs);
   const sampler = setInterval(() => {
@@ -147,9 +141,9 @@ function watch(): { stop(): MachineRecord; table(): ProcessTable } {
   }, 100);
   return {
     stop() {
-      clearInterval(timer);
+      timer.stop();
       clearInterval(sampler);
-      return { gaps, samples };
+      return { gaps: timer.gaps, samples };
     },
     table() {
       remember(processTicks());

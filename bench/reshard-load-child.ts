@@ -6,6 +6,7 @@
  * 200 list answer was `partial`; the parent cuts the record into phases by arrival time.
  */
 import { keepAliveAgent, type RequestSpec, send } from "./lib/http.js";
+import { type TimerGap, watchTimerGaps } from "./lib/timer-gaps.js";
 
 export interface ReshardLoadJob {
   readonly base: string;
@@ -34,7 +35,7 @@ export interface ReshardLoadRecord {
    * Gaps over 60 ms of a 10 ms timer in this process (start, ms since the epoch; length): while its event loop is
    * held, answers that arrived wait unread and their latency grows, so a spike of every shard at once may be ours.
    */
-  readonly gaps: { at: number; ms: number }[];
+  readonly gaps: TimerGap[];
 }
 
 export type ReshardLoadReply =
@@ -46,12 +47,7 @@ const now = () => performance.timeOrigin + performance.now();
 async function run(job: ReshardLoadJob, stopped: () => boolean): Promise<ReshardLoadRecord> {
   const agent = keepAliveAgent(job.maxInFlight);
   const rec: ReshardLoadRecord = { at: [], ms: [], status: [], spec: [], partial: [], bodies: {}, gaps: [] };
-  let lastBeat = now();
-  const beat = setInterval(() => {
-    const t = now();
-    if (t - lastBeat > 70) rec.gaps.push({ at: lastBeat, ms: t - lastBeat - 10 });
-    lastBeat = t;
-  }, 10);
+  const beat = watchTimerGaps();
   const interval = 1000 / job.ratePerSec;
   const started = now();
   const pending = new Set<Promise<void>>();
@@ -95,7 +91,8 @@ async function run(job: ReshardLoadJob, stopped: () => boolean): Promise<Reshard
     tick();
   });
   await Promise.all(pending);
-  clearInterval(beat);
+  beat.stop();
+  rec.gaps.push(...beat.gaps);
   agent.destroy();
   return rec;
 }

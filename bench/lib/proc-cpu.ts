@@ -9,12 +9,25 @@ import { readFile } from "node:fs/promises";
 /** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux this runs on). */
 const HZ = 100;
 
+/** One process's /proc/PID/stat: its command name, parent and CPU ticks (user + system). */
+export function parseProcStat(text: string): { name: string; ppid: number; ticks: number } {
+  // The command may hold spaces and parentheses: the fields start after the last ')'.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return {
+    name: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")),
+    ppid: Number(fields[1]),
+    ticks: Number(fields[11]) + Number(fields[12]),
+  };
+}
+
+/** /proc/stat's first line: the whole machine's CPU ticks by kind (user, nice, system, idle, iowait, irq, softirq, steal, …). */
+export function parseCpuLine(text: string): number[] {
+  return (text.split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+}
+
 async function statOf(pid: number): Promise<{ ppid: number; ticks: number } | undefined> {
   try {
-    const text = await readFile(`/proc/${pid}/stat`, "utf8");
-    // The command may hold spaces and parentheses: the fields start after the last ')'.
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+    return parseProcStat(await readFile(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return undefined;
   }
@@ -67,8 +80,7 @@ export function processCpuBetween(first: ProcessTicksTable, last: ProcessTicksTa
 /** Busy and total CPU time of the whole machine (all cores), in seconds, from /proc/stat. */
 export async function machineCpu(): Promise<{ busy: number; total: number } | undefined> {
   try {
-    const line = (await readFile("/proc/stat", "utf8")).split("\n")[0] ?? "";
-    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const v = parseCpuLine(await readFile("/proc/stat", "utf8"));
     const total = v.reduce((a, b) => a + b, 0);
     const idle = (v[3] ?? 0) + (v[4] ?? 0);
     return { busy: (total - idle) / HZ, total: total / HZ };

@@ -54,6 +54,7 @@ import {
 import { type Figure, machine, overRuns, type ScenarioResult, spread, writeResults } from "../lib/report.js";
 import { cannedClient } from "../lib/sdk-canned.js";
 import { median, quantile, round } from "../lib/stats.js";
+import { watchTimerGaps } from "../lib/timer-gaps.js";
 import type { MachineRecord, MachineSample } from "../machine-watch-child.js";
 import type { FunctionCpuJob, FunctionCpuResult } from "../reshard-function-child.js";
 import type { ReshardLoadJob, ReshardLoadRecord, ReshardLoadReply } from "../reshard-load-child.js";
@@ -748,7 +749,6 @@ function statusCounts(list: readonly Sample[]): Record<string, number> {
  * `eventLoopUtilization`) and its CPU: one event loop near 1 queues every request behind the others.
  */
 function watchStalls() {
-  const stalls: { at: number; ms: number }[] = [];
   const gcs: { at: number; ms: number }[] = [];
   const gc = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -756,13 +756,7 @@ function watchStalls() {
     }
   });
   gc.observe({ entryTypes: ["gc"] });
-  let last = now();
-  const timer = setInterval(() => {
-    const t = now();
-    if (t - last > 70) stalls.push({ at: last, ms: t - last - 10 });
-    last = t;
-  }, 10);
-  timer.unref();
+  const timer = watchTimerGaps();
   const busy: { at: number; elu: number; cpuMs: number }[] = [];
   let lastElu = performance.eventLoopUtilization();
   let lastCpu = process.cpuUsage();
@@ -778,7 +772,7 @@ function watchStalls() {
   sampler.unref();
   return {
     stop() {
-      clearInterval(timer);
+      timer.stop();
       clearInterval(sampler);
       gc.disconnect();
     },
@@ -797,11 +791,7 @@ function watchStalls() {
       };
     },
     within(from: number, to: number) {
-      const list = (xs: { at: number; ms: number }[]) =>
-        xs
-          .filter((x) => x.at >= from && x.at < to)
-          .map((x) => `+${round((x.at - from) / 1000, 2)} s ${round(x.ms)} ms`);
-      return { stalls: list(stalls), gcs: list(gcs) };
+      return { stalls: gapsWithin(timer.gaps, from, to), gcs: gapsWithin(gcs, from, to) };
     },
   };
 }
