@@ -33,11 +33,11 @@ describe.runIf(process.platform !== "win32")(
     it("drops from the default to TOOL_NICE, so the API's processes get a busy machine's cores first", async () => {
       const now = Math.max(base, TOOL_NICE);
       expect(await niceAfter([])).toEqual({ before: base, now, os: now });
-    });
+    }, 30_000);
 
     it("keeps a lower priority the operator gave it (`nice -n 15 npm run reshard`), never raising it", async () => {
       const niced = Math.min(base + 15, 19);
       expect(await niceAfter(["nice", "-n", "15"])).toEqual({ before: niced, now: niced, os: niced });
-    });
+    }, 30_000);
   },
 );
