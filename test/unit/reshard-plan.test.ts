@@ -360,7 +360,7 @@ describe("the command line", () => {
         name: "operation",
         spec: { kind: "move", range: [31, 40], from: 1, to: 4 },
         dryRun: false,
-        batch: 1000,
+        batch: 500,
         pauseMs: 20,
         nice: 1,
       },
