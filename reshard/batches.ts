@@ -58,9 +58,10 @@ export interface Pacing {
  * 20 ms, so a copy or a cleanup takes at most about half of what the shard could give it, and about a third at 500
  * rows a batch (a batch of 500 takes about 10 ms locally). Why 500, not 1000: each batch is a burst of a whole core
  * on the source's and the target's servers, and the API's requests that meet one wait; measured with 1,000,000 rows
- * under 100 req/s (`npm run bench -- reshard`, three runs each), the API's p99 during the copy went from 1.37-1.93x
- * its baseline at 1000 rows (28,000 rows/s) to 1.24-1.44x at 500 (17,300 rows/s), and during cleanup from up to 1.86x
- * to 0.99-1.1x; at 250 the rate fell to 9,200 rows/s for no better p99 (docs/benchmarks.md, "Online resharding").
+ * under 100 req/s (`npm run bench -- reshard`, two full runs of three moves each), the API's p99 during the copy went
+ * from 1.37-1.93x its baseline at 1000 rows (28,000 rows/s) to 1.16-1.54x at 500 (17,000 rows/s), and during cleanup
+ * from up to 1.86x to at most 1.35x; at 250 the rate fell to 9,200 rows/s for no better p99 (docs/benchmarks.md, "The
+ * batch size, compared").
  */
 export const DEFAULT_PACING = { batch: 500, pauseMs: 20, nice: 1 } as const;
 

@@ -48,7 +48,9 @@ describe("the README and docs/", () => {
     const local = read("docs/local-runtime.md");
     const architecture = read("docs/architecture.md");
     expect(local).toContain(`(\`--batch\`, ${DEFAULT_PACING.batch} rows)`);
-    expect(local).toContain(`(\`--nice ${DEFAULT_PACING.nice}\`;`);
+    expect(local).toContain(
+      `(\`--nice ${DEFAULT_PACING.nice}\`, at least \`--pause-ms ${DEFAULT_PACING.pauseMs}\`;`,
+    );
     expect(docs.deploy).toContain(`(${DEFAULT_PACING.batch} rows, then a pause as long as the`);
     expect(docs.deploy).toContain(
       `(\`--nice ${DEFAULT_PACING.nice}\`, at least \`--pause-ms\` ${DEFAULT_PACING.pauseMs})`,
