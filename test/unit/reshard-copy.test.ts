@@ -6,7 +6,7 @@ import {
 } from "@aws-sdk/client-rds-data";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
-import { countRows, NO_PARALLEL_WORKERS, pauseAfter } from "../../reshard/batches.js";
+import { COUNT_IDLE, countRows, NO_PARALLEL_WORKERS, pauseAfter } from "../../reshard/batches.js";
 import { joinArrays, takeSnapshot } from "../../reshard/copy.js";
 import { ShardAdmin } from "../../reshard/shard-admin.js";
 
@@ -66,14 +66,15 @@ const shard1 = () =>
   });
 
 describe("a move's count of its range (the copy's and the cleanup's progress)", () => {
-  it("runs in a transaction that allows no parallel workers, set before the count", async () => {
+  it("runs in a transaction that allows no parallel workers and ends itself when left idle, both set before the count", async () => {
     const { sdk, statementsIn } = fakeDataApi();
     const shard = shard1();
     try {
       expect(await countRows(shard, [1, 5000])).toBe(1234);
       const inTx = statementsIn("tx1");
       expect(inTx[0]).toBe(NO_PARALLEL_WORKERS);
-      expect(inTx[1]).toContain("count(*)");
+      expect(inTx[1]).toBe(`SET LOCAL idle_in_transaction_session_timeout = '${COUNT_IDLE}'`);
+      expect(inTx[2]).toContain("count(*)");
       expect(sdk.commandCalls(CommitTransactionCommand)).toHaveLength(1);
     } finally {
       shard.close();
