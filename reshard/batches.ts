@@ -23,9 +23,13 @@ const bounds = ([lo, hi]: IdRange) => [long("lo", lo), long("hi", hi)];
 export const NO_PARALLEL_WORKERS = "SET LOCAL max_parallel_workers_per_gather = 0";
 
 /**
- * A tool killed between the calls of a count leaves its transaction open; the shard ends it after this long idle,
- * not after the Data API's three idle minutes (its share lock on the table would hold off a DDL that long).
+ * Ends the transaction, on the shard, once it has been idle for `limit` (a PostgreSQL interval such as "10s"): a
+ * tool killed between two calls of it then lets go of its locks and snapshot within that, not after the Data API's
+ * three idle minutes.
  */
+export const idleLimit = (limit: string) => `SET LOCAL idle_in_transaction_session_timeout = '${limit}'`;
+
+/** A count's calls take milliseconds; its share lock on the table would otherwise hold off a DDL for minutes. */
 export const COUNT_IDLE = "10s";
 
 /** The rows of `range` on `shard`, counted by one process (`NO_PARALLEL_WORKERS`). */
@@ -33,7 +37,7 @@ export async function countRows(shard: ShardAdmin, range: IdRange): Promise<numb
   const tx = await shard.begin();
   try {
     await shard.run(NO_PARALLEL_WORKERS, [], tx);
-    await shard.run(`SET LOCAL idle_in_transaction_session_timeout = '${COUNT_IDLE}'`, [], tx);
+    await shard.run(idleLimit(COUNT_IDLE), [], tx);
     const row = await shard.one(
       `SELECT count(*) AS n FROM ${T} WHERE id BETWEEN :lo AND :hi`,
       bounds(range),

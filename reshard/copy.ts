@@ -26,7 +26,15 @@
  */
 import type { IdRange } from "../functions/core/shard-map.js";
 import { quoteIdent } from "../functions/core/sql-identifier.js";
-import { deleteRange, NO_PARALLEL_WORKERS, type Pacing, pauseAfter, sleep, TABLE } from "./batches.js";
+import {
+  deleteRange,
+  idleLimit,
+  NO_PARALLEL_WORKERS,
+  type Pacing,
+  pauseAfter,
+  sleep,
+  TABLE,
+} from "./batches.js";
 import { ShardCallError, StepTimeoutError } from "./errors.js";
 import { Progress } from "./progress.js";
 import { advanceSlot, createSlot, dropSlot } from "./replication.js";
@@ -82,7 +90,7 @@ export async function takeSnapshot(source: ShardAdmin): Promise<Snapshot> {
   try {
     // Utility statements: none takes the snapshot, which the SELECT below does.
     await source.run("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [], snap);
-    await source.run(`SET LOCAL idle_in_transaction_session_timeout = '${SNAPSHOT_IDLE}'`, [], snap);
+    await source.run(idleLimit(SNAPSHOT_IDLE), [], snap);
     // The count of the range and every batch read in this transaction: by one process each (batches.ts).
     await source.run(NO_PARALLEL_WORKERS, [], snap);
     for (let attempt = 1; ; attempt++) {
@@ -110,7 +118,7 @@ async function underLock(
   let committed = false;
   try {
     await source.run(`SET LOCAL lock_timeout = '${LOCK_WAIT}'`, [], lock);
-    await source.run(`SET LOCAL idle_in_transaction_session_timeout = '${LOCK_IDLE}'`, [], lock);
+    await source.run(idleLimit(LOCK_IDLE), [], lock);
     try {
       await source.run(`LOCK TABLE ${T} IN SHARE MODE`, [], lock);
     } catch (err) {

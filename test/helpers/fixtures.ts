@@ -3,6 +3,7 @@ import type { Row } from "../../functions/core/row.js";
 import { createShardMap, DEFAULT_SHARD_RANGES } from "../../functions/core/shard-map.js";
 import { clusterArn, EXAMPLE_ARN_SCOPE, secretArn } from "../../local/arns.js";
 import { seedRows } from "../../local/seed.js";
+import { ShardAdmin } from "../../reshard/shard-admin.js";
 
 /** Data API coordinates of test shard `n`: syntactically valid ARNs, no real account behind them. */
 export const shardClusterArn = (n: number) => clusterArn(`shard-${n}`, EXAMPLE_ARN_SCOPE);
@@ -12,6 +13,10 @@ export const ARN_1 = shardClusterArn(1);
 export const ARN_2 = shardClusterArn(2);
 export const ARN_3 = shardClusterArn(3);
 export const SHARD_ARNS: Readonly<Record<number, string>> = { 1: ARN_1, 2: ARN_2, 3: ARN_3 };
+
+/** The reshard tool's handle on test shard `n` (its SDK client answers whatever mock the test installed). */
+export const shardAdmin = (n = 1) =>
+  new ShardAdmin({ id: n, resourceArn: shardClusterArn(n), secretArn: shardSecretArn(n), database: "data" });
 
 /** The raw `SHARDS` entries of the default map, as the environment carries them. */
 export interface RawShard {

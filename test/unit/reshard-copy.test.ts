@@ -6,9 +6,9 @@ import {
 } from "@aws-sdk/client-rds-data";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
-import { COUNT_IDLE, countRows, NO_PARALLEL_WORKERS, pauseAfter } from "../../reshard/batches.js";
+import { countRows, NO_PARALLEL_WORKERS, pauseAfter } from "../../reshard/batches.js";
 import { joinArrays, takeSnapshot } from "../../reshard/copy.js";
-import { ShardAdmin } from "../../reshard/shard-admin.js";
+import { shardAdmin } from "../helpers/fixtures.js";
 
 describe("joinArrays (a move's copy joins the source's JSON chunks without parsing them)", () => {
   it("joins PostgreSQL's json_agg arrays into one array that parses to every element in order", () => {
@@ -57,23 +57,15 @@ function fakeDataApi() {
   return { sdk, statementsIn };
 }
 
-const shard1 = () =>
-  new ShardAdmin({
-    id: 1,
-    resourceArn: "arn:aws:rds:us-east-1:123456789012:cluster:shard-1",
-    secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-1",
-    database: "data",
-  });
-
 describe("a move's count of its range (the copy's and the cleanup's progress)", () => {
   it("runs in a transaction that allows no parallel workers and ends itself when left idle, both set before the count", async () => {
     const { sdk, statementsIn } = fakeDataApi();
-    const shard = shard1();
+    const shard = shardAdmin();
     try {
       expect(await countRows(shard, [1, 5000])).toBe(1234);
       const inTx = statementsIn("tx1");
       expect(inTx[0]).toBe(NO_PARALLEL_WORKERS);
-      expect(inTx[1]).toBe(`SET LOCAL idle_in_transaction_session_timeout = '${COUNT_IDLE}'`);
+      expect(inTx[1]).toBe("SET LOCAL idle_in_transaction_session_timeout = '10s'");
       expect(inTx[2]).toContain("count(*)");
       expect(sdk.commandCalls(CommitTransactionCommand)).toHaveLength(1);
     } finally {
@@ -86,7 +78,7 @@ describe("a move's count of its range (the copy's and the cleanup's progress)", 
 describe("the copy's snapshot transaction (what the source runs the copy's reads in)", () => {
   it("is REPEATABLE READ and allows no parallel workers, both set before its snapshot is taken", async () => {
     const { sdk, statementsIn } = fakeDataApi();
-    const source = shard1();
+    const source = shardAdmin();
     try {
       const snap = await takeSnapshot(source);
       expect(snap).toMatchObject({ transactionId: "tx1", lsn: "0/1A2B" });

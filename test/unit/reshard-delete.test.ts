@@ -2,7 +2,7 @@ import { ExecuteStatementCommand, RDSDataClient, type SqlParameter } from "@aws-
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import { deleteRange } from "../../reshard/batches.js";
-import { ShardAdmin } from "../../reshard/shard-admin.js";
+import { shardAdmin } from "../helpers/fixtures.js";
 
 /**
  * A shard's table as a set of ids behind a mocked Data API that answers the cleanup's batch statement the way
@@ -26,12 +26,7 @@ function shardWithIds(ids: Iterable<number>, onBatch: (call: number, table: Set<
     const last = hit.length === 0 ? null : Math.max(...hit);
     return { formattedRecords: JSON.stringify([{ n: hit.length, last }]) };
   });
-  const shard = new ShardAdmin({
-    id: 1,
-    resourceArn: "arn:aws:rds:us-east-1:123456789012:cluster:shard-1",
-    secretArn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:shard-1",
-    database: "data",
-  });
+  const shard = shardAdmin();
   return {
     table,
     afters,
